@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// The CLI entry point: the compiled TypeScript lives in dist/ (built by `npm ci` via `prepare`).
+import { main } from '../dist/cli/main.js';
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`whiteout: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

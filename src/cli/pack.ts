@@ -1,0 +1,64 @@
+import type { CommandModule } from 'yargs';
+import { WhiteoutError } from '../errors.js';
+import { writeFileAtomic } from '../fs/atomic.js';
+import { writeStdout } from '../io.js';
+import { packLayer } from '../ops/pack.js';
+import type { Compression } from '../tar/compress.js';
+import type { Reporter } from './common.js';
+import { info, warn } from './output.js';
+
+interface Args {
+  dir: string;
+  output: string;
+  compress: string;
+  userxattr: boolean;
+  whiteouts: string;
+  force: boolean;
+  json: boolean;
+  quiet: boolean;
+}
+
+export function packCommand(report: Reporter): CommandModule<object, Args> {
+  return {
+    command: 'pack <dir>',
+    describe: 'pack an overlay upper or diff directory into an OCI layer tar',
+    builder: (y) =>
+      y
+        .positional('dir', { type: 'string', demandOption: true, describe: 'the overlay upper/diff directory' })
+        .option('output', { alias: 'o', type: 'string', default: '-', describe: 'layer file to write, or - for standard output' })
+        .option('compress', { type: 'string', default: 'none', choices: ['none', 'gzip', 'zstd'], describe: 'compression of the output' })
+        .option('userxattr', { type: 'boolean', default: false, describe: 'read user.overlay.* instead of trusted.overlay.* (rootless, mount -o userxattr)' })
+        .option('whiteouts', {
+          type: 'string',
+          default: 'kernel',
+          choices: ['kernel', 'aufs'],
+          describe: 'kernel: 0/0 devices and xattr whiteouts; aufs: also read .wh. files (fuse-overlayfs)',
+        })
+        .option('force', { type: 'boolean', default: false, describe: 'replace an existing output file' })
+        .option('json', { type: 'boolean', default: false, describe: 'print diffID and digest as JSON on stdout (needs -o FILE)' })
+        .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no warnings or summary on stderr' })
+        .example('$0 pack /var/lib/docker/overlay2/<id>/diff -o layer.tar.gz --compress gzip', 'a Docker overlay2 diff dir')
+        .example('$0 pack ~/.local/share/containers/storage/overlay/<id>/diff --userxattr -o layer.tar', 'a rootless podman layer') as never,
+    handler: async (a) => {
+      const packed = packLayer(a.dir, {
+        userxattr: a.userxattr,
+        aufs: a.whiteouts === 'aufs',
+        compression: a.compress as Compression,
+        ...(a.quiet ? {} : { onWarning: warn }),
+      });
+      if (a.output === '-') {
+        if (a.json) throw new WhiteoutError('--json', 'needs -o FILE: standard output carries the layer', 'usage');
+        await writeStdout(packed.stream);
+      } else {
+        await writeFileAtomic(a.output, a.force, packed.stream);
+      }
+      const r = packed.result();
+      if (a.json) process.stdout.write(`${JSON.stringify({ output: a.output, diffID: r.diffID, digest: r.digest, size: r.size, uncompressedSize: r.uncompressedSize })}\n`);
+      else if (!a.quiet) {
+        info(`diffID ${r.diffID}`);
+        info(`digest ${r.digest} (${r.size} bytes)`);
+      }
+      report(0);
+    },
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * Output that never looks complete before it is: work happens in a sibling
+ * temp path that is renamed into place at the end, and temp paths are removed
+ * on failure and on SIGINT/SIGTERM (SPEC.md §Atomic output).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { WhiteoutError, hasCode } from '../errors.js';
+
+const pending = new Set<string>();
+
+/** Remove every temp path still in progress (called from signal handlers). */
+export function cleanupPendingSync(): void {
+  for (const p of pending) {
+    try {
+      fs.rmSync(p, { recursive: true, force: true });
+    } catch {
+      // Best effort: we are exiting.
+    }
+  }
+  pending.clear();
+}
+
+async function isEmptyDir(p: string): Promise<boolean> {
+  const names = await fs.promises.readdir(p);
+  return names.length === 0;
+}
+
+export interface AtomicDirWork {
+  /** Where to build the output; renamed to the target at the end. */
+  root: string;
+  /** Scratch space on the same file system, removed at the end. */
+  work: string;
+}
+
+/**
+ * Build a directory at `target` atomically. An existing empty directory is
+ * replaced; a non-empty one only with `force`.
+ */
+export async function withAtomicDir<T>(target: string, force: boolean, fn: (w: AtomicDirWork) => Promise<T>): Promise<T> {
+  const abs = path.resolve(target);
+  const parent = path.dirname(abs);
+  let existing: fs.Stats | undefined;
+  try {
+    existing = await fs.promises.lstat(abs);
+  } catch (e) {
+    if (!hasCode(e, 'ENOENT')) throw e;
+  }
+  if (existing) {
+    if (!existing.isDirectory()) {
+      if (!force) throw new WhiteoutError(target, 'exists and is not a directory (use --force to replace it)', 'exists');
+    } else if (!force && !(await isEmptyDir(abs))) {
+      throw new WhiteoutError(target, 'exists and is not empty (use --force to replace it)', 'exists');
+    }
+  }
+  let container: string;
+  try {
+    container = await fs.promises.mkdtemp(path.join(parent, `.${path.basename(abs)}.whiteout-`));
+  } catch (e) {
+    if (hasCode(e, 'ENOENT')) throw new WhiteoutError(target, `parent directory ${parent} does not exist`, 'io');
+    throw e;
+  }
+  pending.add(container);
+  try {
+    const w: AtomicDirWork = { root: path.join(container, 'root'), work: path.join(container, 'work') };
+    await fs.promises.mkdir(w.root, 0o700);
+    await fs.promises.mkdir(w.work, 0o700);
+    const result = await fn(w);
+    if (existing && (force || !existing.isDirectory())) {
+      // Move the old output aside first so the swap never leaves the target missing for long.
+      const trash = path.join(container, 'old');
+      await fs.promises.rename(abs, trash);
+    }
+    await fs.promises.rename(w.root, abs);
+    return result;
+  } finally {
+    await fs.promises.rm(container, { recursive: true, force: true });
+    pending.delete(container);
+  }
+}
+
+/**
+ * Write a file at `target` atomically from a byte stream.
+ */
+export async function writeFileAtomic(target: string, force: boolean, data: AsyncIterable<Buffer>): Promise<void> {
+  const abs = path.resolve(target);
+  if (!force) {
+    try {
+      await fs.promises.lstat(abs);
+      throw new WhiteoutError(target, 'exists (use --force to replace it)', 'exists');
+    } catch (e) {
+      if (!hasCode(e, 'ENOENT')) throw e;
+    }
+  }
+  const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.whiteout-${process.pid}-${Date.now()}.tmp`);
+  pending.add(tmp);
+  try {
+    const fh = await fs.promises.open(tmp, 'wx', 0o644);
+    try {
+      for await (const chunk of data) await fh.write(chunk, 0, chunk.length);
+    } finally {
+      await fh.close();
+    }
+    await fs.promises.rename(tmp, abs);
+  } finally {
+    await fs.promises.rm(tmp, { force: true });
+    pending.delete(tmp);
+  }
+}
+
+/** Register a temp path made elsewhere so signals clean it up too. */
+export function trackTemp(p: string): () => void {
+  pending.add(p);
+  return () => pending.delete(p);
+}

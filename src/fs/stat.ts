@@ -1,0 +1,38 @@
+import fs from 'node:fs';
+
+export type BigStats = fs.BigIntStats;
+
+/** Seconds as a float. Node sets times from doubles, so sub-microsecond digits are not kept anyway. */
+export function mtimeSeconds(st: BigStats): number {
+  const ns = st.mtimeNs;
+  const sec = ns / 1_000_000_000n;
+  const frac = ns % 1_000_000_000n;
+  return Number(sec) + Number(frac) / 1e9;
+}
+
+export function permBits(st: BigStats): number {
+  return Number(st.mode & 0o7777n);
+}
+
+export async function lstatOrUndefined(p: Buffer | string): Promise<BigStats | undefined> {
+  try {
+    return await fs.promises.lstat(p, { bigint: true });
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
+export function isWhiteoutDevice(st: BigStats): boolean {
+  return st.isCharacterDevice() && st.rdev === 0n;
+}
+
+export function major(rdev: bigint): number {
+  // glibc's gnu_dev_major
+  return Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn & 0xffffffffn));
+}
+
+export function minor(rdev: bigint): number {
+  return Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn & 0xffffffffn));
+}

@@ -1,0 +1,141 @@
+/**
+ * The overlay form carried in a tar: what `tar --xattrs --xattrs-include='*'`
+ * of an overlay diff directory gives. Whiteouts are 0/0 character devices
+ * (hard links to one of them count too: the kernel links every whiteout to a
+ * shared inode), opaque directories carry `SCHILY.xattr.<ns>.overlay.opaque=y`,
+ * and, in directories marked `opaque=x`, an empty file with `<ns>.overlay.whiteout`
+ * is a whiteout too. SPEC.md §convert.
+ */
+import type { ContentEntry, Entry, Meta } from '../entry.js';
+import { WhiteoutError, type WarningSink } from '../errors.js';
+import { OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, ancestors, baseOf, display, normalizeName, parentOf } from '../paths.js';
+import { readTar } from '../tar/read.js';
+import type { TarHeader, TarLimits, TarWriteEntry } from '../tar/types.js';
+import { writeTar } from '../tar/write.js';
+import { activeNamespace, escapeXattrs, splitDiskXattrs } from '../overlay/forms.js';
+import { checkOpaqueDirs, planWhiteouts, type PathKind } from './rules.js';
+import { contentEntry, where } from './oci-read.js';
+import { contentHeader, markerHeader } from './oci-write.js';
+
+export interface OverlayTarOptions {
+  name: string;
+  userxattr: boolean;
+  onWarning?: WarningSink;
+  limits?: Partial<TarLimits>;
+}
+
+/** Read a tar in the overlay form as neutral entries. */
+export async function* readOverlayTar(tar: AsyncIterable<Buffer>, opts: OverlayTarOptions): AsyncGenerator<Entry> {
+  const ns = activeNamespace(opts.userxattr);
+  const whiteoutPaths = new Set<string>();
+  const xwhiteoutDirs = new Set<string>();
+  const opaqueDirs = new Set<string>();
+  for await (const t of readTar(tar, { name: opts.name, limits: opts.limits ?? {} })) {
+    const h = t.header;
+    const w = where(opts.name, h);
+    const path = normalizeName(h.name, w);
+    if (path.split('/').some((c) => c.startsWith(WHITEOUT_PREFIX))) {
+      throw new WhiteoutError(w, `a real file named '${display(baseOf(path))}' cannot be held by an OCI layer`, 'unrepresentable');
+    }
+    if (path === ROOT && h.type !== 'dir') throw new WhiteoutError(w, `refusing to turn the layer root into a ${h.type}`, 'unsafe');
+    const { data, live } = splitDiskXattrs(h.xattrs, opts.userxattr, () => w);
+    const inOpaque = [...ancestors(path)].some((a) => opaqueDirs.has(a));
+    const isWhiteout =
+      (h.type === 'char' && h.devmajor === 0 && h.devminor === 0) ||
+      (h.type === 'hardlink' && whiteoutPaths.has(normalizeName(h.linkname, w))) ||
+      (h.type === 'file' && h.size === 0 && live.has('whiteout') && xwhiteoutDirs.has(parentOf(path)));
+    if (isWhiteout) {
+      whiteoutPaths.add(path);
+      if (!inOpaque) yield { kind: 'whiteout', path };
+      continue;
+    }
+    const e = contentEntry(t, path, w);
+    if (e.kind === 'whiteout' || e.kind === 'opaque') continue;
+    e.meta = { ...e.meta, xattrs: data };
+    yield e;
+    if (e.kind === 'dir') {
+      const v = live.get('opaque')?.toString('latin1');
+      if (v === 'x') xwhiteoutDirs.add(path);
+      if (v === 'y' && path !== ROOT) {
+        opaqueDirs.add(path);
+        yield { kind: 'opaque', path };
+      }
+    }
+  }
+  void ns;
+}
+
+/**
+ * Write entries as a tar in the overlay form. The layer rules need the whole
+ * layer before a marker can be decided, and an opaque xattr must ride on its
+ * directory's own header, so this reads the layer twice: `open()` is called
+ * once to plan and once to write. Memory is bounded by the number of paths.
+ */
+export async function* writeOverlayTar(open: () => AsyncIterable<Entry>, opts: OverlayTarOptions): AsyncGenerator<Buffer> {
+  const ns = activeNamespace(opts.userxattr);
+  // Pass 1: what the layer holds.
+  const kinds = new Map<string, PathKind>();
+  const explicitDirs = new Set<string>();
+  const whiteouts = new Set<string>();
+  const opaque = new Set<string>();
+  for await (const e of open()) {
+    if (e.kind === 'whiteout') whiteouts.add(e.path);
+    else if (e.kind === 'opaque') opaque.add(e.path);
+    else {
+      kinds.set(e.path, e.kind === 'dir' ? 'dir' : 'nondir');
+      if (e.kind === 'dir') explicitDirs.add(e.path);
+      if (e.kind === 'file') for await (const _ of e.body) void _;
+      for (const a of ancestors(e.path)) kinds.set(a, 'dir');
+    }
+  }
+  if (opaque.has(ROOT)) {
+    throw new WhiteoutError(opts.name, `'${OPAQUE_MARKER}' at the layer root: overlayfs cannot make a layer root opaque`, 'unrepresentable');
+  }
+  const kindOf = (p: string): PathKind => kinds.get(p) ?? 'absent';
+  await checkOpaqueDirs(opaque, kindOf, opts.name);
+  for (const d of opaque) for (const a of [d, ...ancestors(d)]) kinds.set(a, 'dir');
+  const plan = await planWhiteouts(whiteouts, opaque, kindOf);
+  for (const d of plan.madeOpaque) opaque.add(d);
+  const stored = new Set(plan.whiteouts);
+
+  // Pass 2: write, with markers folded into the form.
+  const written = new Set<string>();
+  const opaqueXattr = (x: Map<string, Buffer>) => new Map([...x, [`${ns}opaque`, Buffer.from('y')]]);
+  const syntheticDir = (path: string): TarWriteEntry => {
+    const meta: Meta = { mode: 0o755, uid: 0, gid: 0, mtime: 0, xattrs: new Map() };
+    return { header: contentHeader({ kind: 'dir', path, meta }, opaqueXattr(meta.xattrs)) };
+  };
+  async function* entries(): AsyncGenerator<TarWriteEntry> {
+    for await (const e of open()) {
+      if (e.kind === 'whiteout') {
+        if (stored.has(e.path) && !written.has(e.path)) {
+          written.add(e.path);
+          yield { header: deviceHeader(e.path) };
+        } else if (opaque.has(e.path) && !explicitDirs.has(e.path) && !written.has(e.path)) {
+          written.add(e.path);
+          yield syntheticDir(e.path);
+        }
+        continue;
+      }
+      if (e.kind === 'opaque') {
+        if (!explicitDirs.has(e.path) && !written.has(e.path)) {
+          written.add(e.path);
+          yield syntheticDir(e.path);
+        }
+        continue;
+      }
+      if (e.kind === 'char' && e.major === 0 && e.minor === 0) {
+        throw new WhiteoutError(opts.name, `'${display(e.path)}' is a character device 0/0, which the overlay form reads as a whiteout`, 'unrepresentable');
+      }
+      const x = escapeXattrs(e.meta.xattrs);
+      const c: ContentEntry = e;
+      yield { header: contentHeader(c, c.kind === 'dir' && opaque.has(c.path) ? opaqueXattr(x) : x), ...(c.kind === 'file' ? { body: c.body } : {}) };
+    }
+  }
+  yield* writeTar(entries());
+}
+
+/** A whiteout in the overlay form: a 0/0 character device, mode 0, owner 0:0, mtime 0. */
+function deviceHeader(path: string): TarHeader {
+  return { ...markerHeader(path), type: 'char' };
+}

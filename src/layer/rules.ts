@@ -1,0 +1,81 @@
+/**
+ * The OCI layer rules that sit between a reader and a writer of the overlay
+ * form, written once (SPEC.md §Layer rules). A writer collects a layer's
+ * whiteouts and opaque markers while its content streams past, then asks these
+ * functions what to materialise once the whole layer has been seen:
+ *
+ * - a whiteout hides only lower layers: if the same layer adds the path, the
+ *   entry stays (image-spec layer.md W6/W7);
+ * - opaque markers apply first, wherever they stand in the layer (OP3);
+ * - `.wh.X` plus a directory `X` in the same layer makes `X` opaque, so the
+ *   lower contents do not show through (BuildKit PRs #2614/#2710, umoci 486a6a59);
+ * - a whiteout inside an opaque or whited-out directory of the same layer is
+ *   dropped: the directory already hides it (overlayfs.rst: "an opaque
+ *   directory should not contain any whiteouts").
+ */
+import { WhiteoutError } from '../errors.js';
+import { ROOT, ancestors, display } from '../paths.js';
+
+/** What the layer itself holds at a path, as its writer sees it. */
+export type PathKind = 'dir' | 'nondir' | 'absent';
+export type KindOf = (path: string) => PathKind | Promise<PathKind>;
+
+export interface WhiteoutPlan {
+  /** Whiteouts to store, sorted. Their parents may still need creating. */
+  whiteouts: string[];
+  /** Directories the layer adds that a same-layer whiteout turns opaque. */
+  madeOpaque: string[];
+  /** Whiteouts that need nothing stored, and why (for `check` and warnings). */
+  dropped: { path: string; reason: string }[];
+}
+
+/**
+ * An opaque marker names a directory. The layer must not also add that path as
+ * a non-directory; such a layer contradicts itself and is refused.
+ */
+export async function checkOpaqueDirs(opaque: Iterable<string>, kindOf: KindOf, what: string): Promise<void> {
+  for (const dir of opaque) {
+    if (dir === ROOT) continue;
+    if ((await kindOf(dir)) === 'nondir') {
+      throw new WhiteoutError(what, `opaque marker in '${display(dir)}', which the same layer adds as a non-directory`, 'input');
+    }
+  }
+}
+
+/**
+ * Decide each whiteout's fate. `opaque` holds the layer's opaque directories
+ * (already known to be directories); `kindOf` answers for the layer's content.
+ */
+export async function planWhiteouts(whiteouts: Iterable<string>, opaque: ReadonlySet<string>, kindOf: KindOf): Promise<WhiteoutPlan> {
+  const all = new Set(whiteouts);
+  const plan: WhiteoutPlan = { whiteouts: [], madeOpaque: [], dropped: [] };
+  const kinds = new Map<string, PathKind>();
+  const kind = async (p: string): Promise<PathKind> => {
+    let k = kinds.get(p);
+    if (k === undefined) {
+      k = await kindOf(p);
+      kinds.set(p, k);
+    }
+    return k;
+  };
+  for (const path of [...all].sort()) {
+    let reason: string | undefined;
+    for (const a of ancestors(path)) {
+      if (opaque.has(a)) reason = `inside opaque directory '${display(a)}'`;
+      else if (a !== ROOT && all.has(a)) reason = `inside whited-out '${display(a)}'`;
+      else if (a !== ROOT && (await kind(a)) === 'nondir') reason = `under '${display(a)}', which the same layer adds as a non-directory`;
+      if (reason) break;
+    }
+    if (!reason) {
+      const k = await kind(path);
+      if (k === 'dir') {
+        plan.madeOpaque.push(path);
+        continue;
+      }
+      if (k === 'nondir') reason = 'the same layer adds it, so it stays';
+    }
+    if (reason) plan.dropped.push({ path, reason });
+    else plan.whiteouts.push(path);
+  }
+  return plan;
+}

@@ -1,0 +1,42 @@
+/**
+ * pack = overlay-directory reader → OCI tar writer (SPEC.md §Pack).
+ */
+import type { WarningSink } from '../errors.js';
+import { writeOciLayer } from '../layer/oci-write.js';
+import { readOverlayDir } from '../overlay/dir-read.js';
+import { type Compression, compress } from '../tar/compress.js';
+import { digestPassThrough } from '../tar/digest.js';
+
+export interface PackOptions {
+  userxattr?: boolean;
+  /** Read `.wh.` files as whiteouts (fuse-overlayfs / AUFS on disk). */
+  aufs?: boolean;
+  compression?: Compression;
+  onWarning?: WarningSink;
+}
+
+export interface PackedLayer {
+  /** The layer's bytes, compressed as asked. Read it once. */
+  stream: AsyncIterable<Buffer>;
+  /** Valid once `stream` has been read to the end. */
+  result(): { diffID: string; digest: string; size: number; uncompressedSize: number };
+}
+
+export function packLayer(dir: string, opts: PackOptions = {}): PackedLayer {
+  const entries = readOverlayDir(dir, {
+    userxattr: opts.userxattr ?? false,
+    aufs: opts.aufs ?? false,
+    what: dir,
+    ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
+  });
+  const tar = digestPassThrough(writeOciLayer(entries));
+  const out = digestPassThrough(compress(tar.stream, opts.compression ?? 'none'));
+  return {
+    stream: out.stream,
+    result() {
+      const t = tar.result();
+      const o = out.result();
+      return { diffID: t.digest, digest: o.digest, size: o.size, uncompressedSize: t.size };
+    },
+  };
+}

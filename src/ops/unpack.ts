@@ -1,0 +1,54 @@
+/**
+ * unpack = OCI tar reader → overlay-directory writer (SPEC.md §Unpack).
+ */
+import type { WarningSink } from '../errors.js';
+import { withAtomicDir } from '../fs/atomic.js';
+import { readOciLayer } from '../layer/oci-read.js';
+import { type OverlayForm, defaultOverlayForm } from '../overlay/forms.js';
+import { OverlayDirWriter, type OverlayDirStats } from '../overlay/dir-write.js';
+import { decompress } from '../tar/compress.js';
+import { digestPassThrough } from '../tar/digest.js';
+import type { TarLimits } from '../tar/types.js';
+
+export interface UnpackOptions {
+  form?: OverlayForm;
+  /** Layer directories below this one, topmost first (see OverlayDirWriteOptions.lowers). */
+  lowers?: readonly string[];
+  /** Replace a non-empty target. */
+  force?: boolean;
+  /** Name of the input, for messages. */
+  name?: string;
+  onWarning?: WarningSink;
+  limits?: Partial<TarLimits>;
+}
+
+export interface UnpackResult extends OverlayDirStats {
+  /** sha256 of the uncompressed tar: the layer's DiffID. */
+  diffID: string;
+  /** Bytes of the uncompressed tar. */
+  size: number;
+}
+
+/**
+ * Unpack a layer (plain, gzip or zstd bytes) into `target` as an overlay layer
+ * directory. The target appears only when the whole layer has been written.
+ */
+export async function unpackLayer(source: AsyncIterable<Buffer>, target: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
+  const name = opts.name ?? 'layer';
+  return withAtomicDir(target, opts.force ?? false, async ({ root, work }) => {
+    const tar = digestPassThrough(decompress(source, { name }));
+    const writer = new OverlayDirWriter(root, {
+      form: opts.form ?? defaultOverlayForm,
+      workDir: work,
+      what: name,
+      ...(opts.lowers ? { lowers: opts.lowers } : {}),
+      ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
+    });
+    for await (const e of readOciLayer(tar.stream, { name, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}), limits: opts.limits ?? {} })) {
+      await writer.add(e);
+    }
+    const stats = await writer.finish();
+    const { digest, size } = tar.result();
+    return { ...stats, diffID: digest, size };
+  });
+}

@@ -1,0 +1,217 @@
+/**
+ * The overlay-directory reader: walks an overlay upper or diff directory and
+ * yields the layer it holds (SPEC.md §Pack). Every on-disk form is read: 0/0
+ * character devices (also when the kernel hard-links them all to one inode),
+ * xattr whiteouts in directories marked `opaque=x`, and, with `aufs`, `.wh.`
+ * files as fuse-overlayfs keeps them.
+ *
+ * Order: lexical by bytes within a directory, depth first; a directory's
+ * opaque marker right after the directory, then its whiteouts, then the rest
+ * (image-spec layer.md: whiteouts SHOULD come before their siblings).
+ */
+import fs from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import type { ContentEntry, Entry, Meta } from '../entry.js';
+import { WhiteoutError, type WarningSink } from '../errors.js';
+import { type BigStats, isWhiteoutDevice, lstatOrUndefined, major, minor, mtimeSeconds, permBits } from '../fs/stat.js';
+import { readXattrs } from '../fs/xattr.js';
+import { AUFS_META_PREFIX, OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, display, fromText, join, toFsPath } from '../paths.js';
+import { FUSE_OVERLAYFS_PREFIX, activeNamespace, splitDiskXattrs } from './forms.js';
+
+export interface OverlayDirReadOptions {
+  /** Read `user.overlay.*` as the live namespace (mounts with `-o userxattr`). */
+  userxattr: boolean;
+  /** Read `.wh.` files as whiteouts (fuse-overlayfs / AUFS form). */
+  aufs: boolean;
+  what: string;
+  onWarning?: WarningSink;
+  /** How many lstat/xattr calls run at once within one directory. */
+  concurrency?: number;
+}
+
+interface Child {
+  name: string;
+  path: string;
+  real: Buffer;
+  st: BigStats;
+  xattrs: Map<string, Buffer>;
+}
+
+/** What a directory's own state says about its children. */
+interface DirState {
+  opaque: boolean;
+  /** `opaque=x`: regular files in it may be xattr whiteouts. */
+  xwhiteouts: boolean;
+}
+
+const READ_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW;
+
+export async function* readOverlayDir(root: string, opts: OverlayDirReadOptions): AsyncGenerator<Entry> {
+  const reader = new Reader(root, opts);
+  yield* reader.walkRoot();
+}
+
+class Reader {
+  private readonly base: string;
+  private readonly ns: string;
+  private readonly warn: WarningSink;
+  /** First path seen for each multiply-linked inode (dev:ino). Whiteouts are never entered. */
+  private readonly links = new Map<string, string>();
+
+  constructor(
+    root: string,
+    private readonly opts: OverlayDirReadOptions,
+  ) {
+    this.base = fromText(root);
+    this.ns = activeNamespace(opts.userxattr);
+    this.warn = opts.onWarning ?? (() => {});
+  }
+
+  private abs(p: string): Buffer {
+    return toFsPath(p === ROOT ? this.base : `${this.base}/${p}`);
+  }
+
+  async *walkRoot(): AsyncGenerator<Entry> {
+    const st = await lstatOrUndefined(this.abs(ROOT));
+    if (!st) throw new WhiteoutError(this.opts.what, 'no such directory', 'input');
+    if (!st.isDirectory()) throw new WhiteoutError(this.opts.what, 'not a directory', 'input');
+    const xattrs = await readXattrs(this.abs(ROOT));
+    // The root is never exported (moby, containerd and BuildKit alike): a layer that
+    // carried it would reset the image root's owner and mode. The kernel never reads
+    // opacity on a layer root, but `opaque=x` there does announce xattr whiteouts.
+    const state = this.dirState(ROOT, xattrs);
+    yield* this.walk(ROOT, { opaque: false, xwhiteouts: state.xwhiteouts }, false);
+  }
+
+  private dirState(path: string, xattrs: Map<string, Buffer>): DirState {
+    const v = xattrs.get(`${this.ns}opaque`)?.toString('latin1');
+    let opaque = v === 'y';
+    if (this.opts.aufs && xattrs.get(`${FUSE_OVERLAYFS_PREFIX}opaque`)?.toString('latin1') === 'y') opaque = true;
+    return { opaque: path !== ROOT && opaque, xwhiteouts: v === 'x' };
+  }
+
+  private async children(dir: string): Promise<Child[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.abs(dir), { encoding: 'latin1' });
+    } catch (e) {
+      throw new WhiteoutError(`${this.opts.what}/${display(dir)}`, `cannot read directory: ${(e as Error).message}`, 'io');
+    }
+    names.sort();
+    const out: Child[] = new Array(names.length);
+    const limit = this.opts.concurrency ?? 16;
+    let next = 0;
+    const work = async () => {
+      while (next < names.length) {
+        const i = next++;
+        const name = names[i] as string;
+        const path = join(dir, name);
+        const real = this.abs(path);
+        const st = await fs.promises.lstat(real, { bigint: true });
+        const xattrs = st.isSocket() ? new Map<string, Buffer>() : await readXattrs(real);
+        out[i] = { name, path, real, st, xattrs };
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(limit, names.length) }, work));
+    return out;
+  }
+
+  private isXattrWhiteout(c: Child, parent: DirState): boolean {
+    return parent.xwhiteouts && c.st.isFile() && c.st.size === 0n && c.xattrs.has(`${this.ns}whiteout`);
+  }
+
+  private async *walk(dir: string, state: DirState, insideOpaque: boolean): AsyncGenerator<Entry> {
+    const kids = await this.children(dir);
+    const hidesAll = insideOpaque || state.opaque;
+    const whiteouts: string[] = [];
+    const rest: Child[] = [];
+    for (const c of kids) {
+      if (c.name.startsWith(WHITEOUT_PREFIX)) {
+        if (!this.opts.aufs) {
+          throw new WhiteoutError(
+            this.opts.what,
+            `'${display(c.path)}' is a real file whose name starts with '.wh.', which an OCI layer cannot hold (if this directory is in the AUFS form, pass --whiteouts aufs)`,
+            'unrepresentable',
+          );
+        }
+        if (c.name === OPAQUE_MARKER) continue; // read with the directory
+        if (c.name.startsWith(AUFS_META_PREFIX)) {
+          this.warn(`${this.opts.what}: skipping AUFS metadata '${display(c.path)}'`);
+          continue;
+        }
+        const target = c.name.slice(WHITEOUT_PREFIX.length);
+        if (target === '' || target === '.' || target === '..') {
+          throw new WhiteoutError(this.opts.what, `invalid whiteout name '${display(c.path)}'`, 'input');
+        }
+        whiteouts.push(join(dir, target));
+        continue;
+      }
+      if (isWhiteoutDevice(c.st) || this.isXattrWhiteout(c, state)) {
+        whiteouts.push(c.path);
+        continue;
+      }
+      if (c.st.isSocket()) {
+        this.warn(`${this.opts.what}: skipping socket '${display(c.path)}': a tar cannot hold it`);
+        continue;
+      }
+      rest.push(c);
+    }
+    // Inside an opaque directory a whiteout hides nothing the directory does not already hide.
+    if (!hidesAll) for (const w of whiteouts.sort()) yield { kind: 'whiteout', path: w };
+    for (const c of rest) {
+      const e = await this.content(c);
+      yield e;
+      if (e.kind === 'dir') {
+        const childState = this.dirState(c.path, c.xattrs);
+        if (this.opts.aufs && (await lstatOrUndefined(this.abs(join(c.path, OPAQUE_MARKER))))) childState.opaque = true;
+        if (childState.opaque) yield { kind: 'opaque', path: c.path };
+        yield* this.walk(c.path, childState, hidesAll || childState.opaque);
+      }
+    }
+  }
+
+  private metaOf(c: Child): Meta {
+    return { mode: permBits(c.st), uid: Number(c.st.uid), gid: Number(c.st.gid), mtime: mtimeSeconds(c.st), xattrs: splitDiskXattrs(c.xattrs, this.opts.userxattr, () => `${this.opts.what}: '${display(c.path)}'`).data };
+  }
+
+  private async content(c: Child): Promise<ContentEntry> {
+    const meta = this.metaOf(c);
+    const st = c.st;
+    if (st.isDirectory()) return { kind: 'dir', path: c.path, meta };
+    if (st.nlink > 1n) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = this.links.get(key);
+      if (first !== undefined) return { kind: 'hardlink', path: c.path, meta, target: first };
+      this.links.set(key, c.path);
+    }
+    if (st.isFile()) {
+      const real = c.real;
+      const size = Number(st.size);
+      return { kind: 'file', path: c.path, meta, size, body: readBody(real) };
+    }
+    if (st.isSymbolicLink()) {
+      const target = await fs.promises.readlink(c.real, { encoding: 'latin1' });
+      return { kind: 'symlink', path: c.path, meta, target };
+    }
+    if (st.isCharacterDevice() || st.isBlockDevice()) {
+      return { kind: st.isCharacterDevice() ? 'char' : 'block', path: c.path, meta, major: major(st.rdev), minor: minor(st.rdev) };
+    }
+    if (st.isFIFO()) return { kind: 'fifo', path: c.path, meta };
+    throw new WhiteoutError(this.opts.what, `'${display(c.path)}' has a file type a layer cannot hold`, 'unrepresentable');
+  }
+}
+
+async function* readBody(real: Buffer): AsyncGenerator<Buffer> {
+  const fh = await fs.promises.open(real, READ_FLAGS);
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      // Copy out: the writer may hold on to the chunk after we reuse the buffer.
+      yield Buffer.from(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,439 @@
+/**
+ * The overlay-directory writer: turns one layer's entries into a directory that
+ * works as an overlayfs lowerdir or upperdir (SPEC.md §Unpack).
+ *
+ * Safety rests on one fact: every directory under the root was made by this
+ * writer, and `dirs` lists exactly those that are still directories. An entry
+ * is only ever created inside a directory from that set, and its own name is
+ * created with O_EXCL/O_NOFOLLOW, symlink(2), link(2) or rename(2), none of
+ * which follow a symlink at the leaf. So no symlink from the layer is ever
+ * followed, and nothing is written outside the root.
+ *
+ * Markers wait until the whole layer has been seen, because the rules that
+ * decide them (src/layer/rules.ts) depend on what else the layer holds.
+ */
+import fs from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import type { ContentEntry, DeviceEntry, Entry, FileEntry, HardlinkEntry, Meta, SymlinkEntry } from '../entry.js';
+import { defaultMeta } from '../entry.js';
+import { WhiteoutError, type WarningSink, hasCode } from '../errors.js';
+import { type BigStats, lstatOrUndefined, mtimeSeconds, permBits } from '../fs/stat.js';
+import { WhiteoutInodes, makeNode } from '../fs/mknod.js';
+import { readXattrs, removeXattr, writeXattrs, writeXattrsFd } from '../fs/xattr.js';
+import { checkOpaqueDirs, planWhiteouts, type PathKind } from '../layer/rules.js';
+import { OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, baseOf, display, fromText, isWithin, join, parentOf, toFsPath } from '../paths.js';
+import { type OverlayForm, activeNamespace, classifyDiskXattr, escapeXattrs } from './forms.js';
+import { OverlayView } from './lookup.js';
+
+export interface OverlayDirWriteOptions {
+  form: OverlayForm;
+  /** Scratch directory on the same file system as the root, owned by this process. */
+  workDir: string;
+  /** Layer directories below this one, topmost first: implied directories copy their metadata from here. */
+  lowers?: readonly string[];
+  /** Name of the input, for messages. */
+  what: string;
+  onWarning?: WarningSink;
+  /** chown to the layer's owners (default: when running as root). */
+  keepOwners?: boolean;
+}
+
+export interface OverlayDirStats {
+  entries: number;
+  whiteouts: number;
+  opaque: number;
+  bytes: number;
+}
+
+/** Metadata for a directory the writer had to invent, with xattrs already in stored form. */
+interface DirMeta {
+  meta: Meta;
+  /** True when xattrs are as stored on disk (copied from a lower), false when they are image xattrs. */
+  stored: boolean;
+}
+
+const O_CREATE_FILE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+
+export class OverlayDirWriter {
+  private readonly base: string;
+  private readonly dirs = new Set<string>([ROOT]);
+  /** Deferred mode and mtime, applied children-first at the end. */
+  private readonly dirMeta = new Map<string, DirMeta>();
+  private rootMeta: DirMeta | undefined;
+  private readonly whiteouts = new Set<string>();
+  private readonly opaque = new Set<string>();
+  private readonly inodes: WhiteoutInodes;
+  private readonly view: OverlayView | undefined;
+  private readonly ns: string;
+  private readonly keepOwners: boolean;
+  private readonly warn: WarningSink;
+  readonly stats: OverlayDirStats = { entries: 0, whiteouts: 0, opaque: 0, bytes: 0 };
+
+  constructor(
+    root: string,
+    private readonly opts: OverlayDirWriteOptions,
+  ) {
+    this.base = fromText(root);
+    this.inodes = new WhiteoutInodes(opts.workDir);
+    this.view = opts.lowers && opts.lowers.length > 0 ? new OverlayView(opts.lowers, opts.form) : undefined;
+    this.ns = activeNamespace(opts.form.userxattr);
+    this.keepOwners = opts.keepOwners ?? process.getuid?.() === 0;
+    this.warn = opts.onWarning ?? (() => {});
+  }
+
+  private abs(p: string): Buffer {
+    return toFsPath(p === ROOT ? this.base : `${this.base}/${p}`);
+  }
+
+  async add(e: Entry): Promise<void> {
+    this.stats.entries++;
+    switch (e.kind) {
+      case 'whiteout':
+        this.whiteouts.add(e.path);
+        return;
+      case 'opaque':
+        this.opaque.add(e.path);
+        return;
+      case 'dir':
+        return this.addDir(e.path, e.meta);
+      case 'file':
+        return this.addFile(e);
+      case 'symlink':
+        return this.addSymlink(e);
+      case 'hardlink':
+        return this.addHardlink(e);
+      case 'char':
+      case 'block':
+      case 'fifo':
+        return this.addNode(e);
+    }
+  }
+
+  // ---- directories -------------------------------------------------------
+
+  /** Make sure `p` is one of our directories, creating implied ones on the way. */
+  private async ensureDir(p: string): Promise<void> {
+    if (this.dirs.has(p)) return;
+    const missing: string[] = [];
+    let q = p;
+    while (!this.dirs.has(q)) {
+      missing.push(q);
+      q = parentOf(q);
+    }
+    for (const d of missing.reverse()) {
+      await this.makeDir(d, await this.impliedMeta(d), 'implied');
+    }
+  }
+
+  private async impliedMeta(p: string): Promise<DirMeta> {
+    const found = this.view ? await this.view.lookup(p) : undefined;
+    if (found?.stat.isDirectory()) {
+      const stored = new Map<string, Buffer>();
+      for (const [name, value] of await readXattrs(found.real)) {
+        if (classifyDiskXattr(name, this.opts.form.userxattr).kind === 'data') stored.set(name, value);
+      }
+      const meta: Meta = { mode: permBits(found.stat), uid: Number(found.stat.uid), gid: Number(found.stat.gid), mtime: mtimeSeconds(found.stat), xattrs: stored };
+      return { meta, stored: true };
+    }
+    return { meta: defaultMeta(), stored: false };
+  }
+
+  private async makeDir(p: string, dm: DirMeta, how: 'entry' | 'implied'): Promise<void> {
+    const target = this.abs(p);
+    try {
+      await fs.promises.mkdir(target, 0o700);
+    } catch (err) {
+      if (!hasCode(err, 'EEXIST')) throw err;
+      const st = await lstatOrUndefined(target);
+      if (st?.isDirectory() && this.dirs.has(p)) {
+        // Directory over directory: the later entry's attributes replace the earlier ones (layer.md X1).
+        await this.applyOwnerAndXattrs(target, dm, true);
+        this.dirMeta.set(p, dm);
+        return;
+      }
+      if (how === 'implied') this.warn(`${this.opts.what}: '${display(p)}' is replaced by a directory that a later entry of the same layer needs`);
+      await this.removeExisting(p);
+      await fs.promises.mkdir(target, 0o700);
+    }
+    this.dirs.add(p);
+    this.dirMeta.set(p, dm);
+    await this.applyOwnerAndXattrs(target, dm, false);
+  }
+
+  private async addDir(p: string, meta: Meta): Promise<void> {
+    if (p === ROOT) {
+      this.rootMeta = { meta, stored: false };
+      return;
+    }
+    await this.ensureDir(parentOf(p));
+    await this.makeDir(p, { meta, stored: false }, 'entry');
+  }
+
+  private async applyOwnerAndXattrs(target: Buffer, dm: DirMeta, replace: boolean): Promise<void> {
+    if (this.keepOwners) await fs.promises.lchown(target, dm.meta.uid, dm.meta.gid);
+    const want = dm.stored ? dm.meta.xattrs : escapeXattrs(dm.meta.xattrs);
+    if (replace) {
+      const have = await readXattrs(target);
+      for (const name of have.keys()) {
+        if (!want.has(name) && classifyDiskXattr(name, this.opts.form.userxattr).kind === 'data') await removeXattr(target, name);
+      }
+    }
+    await this.setXattrs(target, want);
+  }
+
+  private async setXattrs(target: Buffer, xattrs: Map<string, Buffer>): Promise<void> {
+    try {
+      await writeXattrs(target, xattrs);
+    } catch (e) {
+      throw this.xattrError(e, xattrs);
+    }
+  }
+
+  private xattrError(e: unknown, xattrs: Map<string, Buffer>): unknown {
+    if (hasCode(e, 'EPERM', 'EACCES')) {
+      const names = [...xattrs.keys()].join(', ');
+      const hint = [...xattrs.keys()].some((n) => n.startsWith('trusted.'))
+        ? this.opts.form.userxattr
+          ? ''
+          : ' (unprivileged: try --userxattr, or --whiteouts aufs)'
+        : '';
+      return new WhiteoutError(this.opts.what, `not permitted to set xattrs ${names}${hint}`, 'privilege');
+    }
+    if (hasCode(e, 'ENOTSUP', 'EOPNOTSUPP')) {
+      return new WhiteoutError(this.opts.what, `the target file system does not support the xattrs ${[...xattrs.keys()].join(', ')}`, 'io');
+    }
+    return e;
+  }
+
+  // ---- other content ----------------------------------------------------
+
+  /** Remove what the layer wrote earlier at `p` (a later entry replaces it). */
+  private async removeExisting(p: string): Promise<void> {
+    const target = this.abs(p);
+    const st = await lstatOrUndefined(target);
+    if (!st) return;
+    if (st.isDirectory()) {
+      await fs.promises.rm(target, { recursive: true, force: true });
+      for (const d of this.dirs) if (isWithin(d, p)) this.dirs.delete(d);
+      for (const d of this.dirMeta.keys()) if (isWithin(d, p)) this.dirMeta.delete(d);
+    } else {
+      await fs.promises.unlink(target);
+    }
+  }
+
+  private async prepareLeaf(p: string): Promise<Buffer> {
+    if (p === ROOT) throw new WhiteoutError(this.opts.what, 'a non-directory entry for the layer root', 'unsafe');
+    await this.ensureDir(parentOf(p));
+    return this.abs(p);
+  }
+
+  private async addFile(e: FileEntry): Promise<void> {
+    const target = await this.prepareLeaf(e.path);
+    let fh: FileHandle;
+    try {
+      fh = await fs.promises.open(target, O_CREATE_FILE, 0o600);
+    } catch (err) {
+      if (!hasCode(err, 'EEXIST')) throw err;
+      await this.removeExisting(e.path);
+      fh = await fs.promises.open(target, O_CREATE_FILE, 0o600);
+    }
+    try {
+      let written = 0;
+      for await (const chunk of e.body) {
+        await fh.write(chunk, 0, chunk.length);
+        written += chunk.length;
+      }
+      this.stats.bytes += written;
+      // chown clears setuid/setgid and file capabilities, so it goes first.
+      if (this.keepOwners) await fh.chown(e.meta.uid, e.meta.gid);
+      await fh.chmod(e.meta.mode);
+      const x = escapeXattrs(e.meta.xattrs);
+      if (x.size > 0) {
+        try {
+          await writeXattrsFd(fh.fd, x);
+        } catch (err) {
+          throw this.xattrError(err, x);
+        }
+      }
+      await fh.utimes(e.meta.mtime, e.meta.mtime);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async finishLeaf(target: Buffer, e: ContentEntry, chmod: boolean): Promise<void> {
+    if (this.keepOwners) await fs.promises.lchown(target, e.meta.uid, e.meta.gid);
+    if (chmod) await fs.promises.chmod(target, e.meta.mode);
+    await this.setXattrs(target, escapeXattrs(e.meta.xattrs));
+    await fs.promises.lutimes(target, e.meta.mtime, e.meta.mtime);
+  }
+
+  private async addSymlink(e: SymlinkEntry): Promise<void> {
+    const target = await this.prepareLeaf(e.path);
+    const linkTarget = toFsPath(e.target);
+    try {
+      await fs.promises.symlink(linkTarget, target);
+    } catch (err) {
+      if (!hasCode(err, 'EEXIST')) throw err;
+      await this.removeExisting(e.path);
+      await fs.promises.symlink(linkTarget, target);
+    }
+    // No chmod: symlink permissions mean nothing on Linux, and chmod would follow the link.
+    await this.finishLeaf(target, e, false);
+  }
+
+  private async addHardlink(e: HardlinkEntry): Promise<void> {
+    const target = await this.prepareLeaf(e.path);
+    const source = e.target;
+    const notHere = (why: string) =>
+      new WhiteoutError(this.opts.what, `hardlink '${display(e.path)}' → '${display(source)}': ${why}`, 'input');
+    if (source === e.path) throw notHere('links to itself');
+    // The source must be an object this layer wrote inside our own directories, never a path through a symlink.
+    if (source === ROOT || !this.dirs.has(parentOf(source))) throw notHere('the target is not in this layer');
+    const st = await lstatOrUndefined(this.abs(source));
+    if (!st) throw notHere('the target is not in this layer');
+    if (st.isDirectory()) throw notHere('the target is a directory');
+    // link(2) does not follow a symlink source on Linux: a link to a symlink is a link to the symlink itself.
+    try {
+      await fs.promises.link(this.abs(source), target);
+    } catch (err) {
+      if (!hasCode(err, 'EEXIST')) throw err;
+      await this.removeExisting(e.path);
+      await fs.promises.link(this.abs(source), target);
+    }
+  }
+
+  private async addNode(e: DeviceEntry | (ContentEntry & { kind: 'fifo' })): Promise<void> {
+    if (e.kind === 'char' && e.major === 0 && e.minor === 0) {
+      throw new WhiteoutError(
+        this.opts.what,
+        `'${display(e.path)}' is a character device 0/0, which overlayfs would read as a whiteout; an overlay layer cannot hold it`,
+        'unrepresentable',
+      );
+    }
+    const target = await this.prepareLeaf(e.path);
+    if (await lstatOrUndefined(target)) await this.removeExisting(e.path);
+    const [maj, min] = e.kind === 'fifo' ? [0, 0] : [e.major, e.minor];
+    await makeNode(this.opts.workDir, target, e.kind, maj, min);
+    await this.finishLeaf(target, e, true);
+  }
+
+  // ---- the end of the layer -------------------------------------------------
+
+  private async kindOf(p: string): Promise<PathKind> {
+    if (this.dirs.has(p)) return 'dir';
+    const parent = parentOf(p);
+    // Below a path that is not one of our directories, the layer holds nothing.
+    if (!this.dirs.has(parent)) return 'absent';
+    const st = await lstatOrUndefined(this.abs(p));
+    return st ? 'nondir' : 'absent';
+  }
+
+  async finish(): Promise<OverlayDirStats> {
+    const what = this.opts.what;
+    await checkOpaqueDirs(this.opaque, (p) => this.kindOf(p), what);
+    // Opaque markers apply first and imply their directory.
+    for (const d of [...this.opaque].sort()) if (d !== ROOT) await this.ensureDir(d);
+
+    const plan = await planWhiteouts(this.whiteouts, this.opaque, (p) => this.kindOf(p));
+    for (const d of plan.madeOpaque) this.opaque.add(d);
+
+    if (this.opaque.has(ROOT)) await this.rootOpaque(plan.whiteouts);
+
+    const xwhiteoutDirs = new Set<string>();
+    for (const w of plan.whiteouts) {
+      await this.ensureDir(parentOf(w));
+      await this.storeWhiteout(w);
+      if (this.opts.form.whiteouts === 'xattr') xwhiteoutDirs.add(parentOf(w));
+    }
+    this.stats.whiteouts = plan.whiteouts.length;
+
+    for (const d of [...this.opaque].sort()) {
+      if (d === ROOT) continue;
+      this.stats.opaque++;
+      if (this.opts.form.whiteouts === 'aufs') await this.emptyFile(join(d, OPAQUE_MARKER));
+      else await this.setXattrs(this.abs(d), new Map([[`${this.ns}opaque`, Buffer.from('y')]]));
+    }
+    // A directory that holds xattr whiteouts says so, or the kernel does not look for them (6.7+: opaque=x).
+    for (const d of xwhiteoutDirs) await this.setXattrs(this.abs(d), new Map([[`${this.ns}opaque`, Buffer.from('x')]]));
+
+    await this.applyDirMeta();
+    return this.stats;
+  }
+
+  /**
+   * overlayfs never reads opacity on a layer root, so a root opaque marker
+   * becomes what it means: every name visible below is whited out, and every
+   * directory this layer adds at the top is opaque. That needs the lowers.
+   */
+  private async rootOpaque(whiteouts: string[]): Promise<void> {
+    if (this.opts.form.whiteouts === 'aufs') {
+      await this.emptyFile(OPAQUE_MARKER);
+      return;
+    }
+    if (!this.view) {
+      throw new WhiteoutError(
+        this.opts.what,
+        `'.wh..wh..opq' at the layer root: overlayfs cannot make a layer root opaque; give the layers below (--lower) or use --whiteouts aufs`,
+        'unrepresentable',
+      );
+    }
+    for (const [name] of await this.view.list(ROOT)) {
+      const k = await this.kindOf(name);
+      if (k === 'dir') this.opaque.add(name);
+      else if (k === 'absent') whiteouts.push(name);
+    }
+    whiteouts.sort();
+  }
+
+  private async storeWhiteout(w: string): Promise<void> {
+    switch (this.opts.form.whiteouts) {
+      case 'device':
+        await this.inodes.link(this.abs(w));
+        return;
+      case 'xattr': {
+        const fh = await fs.promises.open(this.abs(w), O_CREATE_FILE, 0o000);
+        try {
+          await writeXattrsFd(fh.fd, new Map([[`${this.ns}whiteout`, Buffer.alloc(0)]]));
+        } catch (err) {
+          throw this.xattrError(err, new Map([[`${this.ns}whiteout`, Buffer.alloc(0)]]));
+        } finally {
+          await fh.close();
+        }
+        return;
+      }
+      case 'aufs':
+        await this.emptyFile(join(parentOf(w), WHITEOUT_PREFIX + baseOf(w)));
+        return;
+    }
+  }
+
+  private async emptyFile(p: string): Promise<void> {
+    const fh = await fs.promises.open(this.abs(p), O_CREATE_FILE, 0o000);
+    await fh.close();
+  }
+
+  private async applyDirMeta(): Promise<void> {
+    const dirs = [...this.dirMeta.entries()].reverse();
+    for (const [p, dm] of dirs) {
+      if (!this.dirs.has(p)) continue;
+      const target = this.abs(p);
+      await fs.promises.chmod(target, dm.meta.mode);
+      await fs.promises.utimes(target, dm.meta.mtime, dm.meta.mtime);
+    }
+    const root = this.rootMeta ?? (await this.impliedMeta(ROOT));
+    const target = this.abs(ROOT);
+    await this.applyOwnerAndXattrs(target, root, true);
+    await fs.promises.chmod(target, root.meta.mode);
+    await fs.promises.utimes(target, root.meta.mtime, root.meta.mtime);
+  }
+}
+
+/** Convenience: write a whole entry stream into `root` and finish. */
+export async function writeOverlayDir(entries: AsyncIterable<Entry>, root: string, opts: OverlayDirWriteOptions): Promise<OverlayDirStats> {
+  const w = new OverlayDirWriter(root, opts);
+  for await (const e of entries) await w.add(e);
+  return w.finish();
+}
+
+export type { BigStats };

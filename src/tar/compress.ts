@@ -1,0 +1,129 @@
+/**
+ * Layer compression. What a layer is compressed with is read from its first
+ * bytes, never from a name or a media type, so a mislabelled layer still reads.
+ */
+import { Readable, type Transform, pipeline } from 'node:stream';
+import { createGunzip, createGzip } from 'node:zlib';
+import { CompressStream, DecompressStream } from 'zstd-napi';
+import { WhiteoutError } from '../errors.js';
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+const CHUNK = 64 * 1024;
+/** Bytes needed to tell the formats apart (bzip2's magic is the longest). */
+const PEEK = 10;
+
+const startsWith = (b: Buffer, magic: readonly number[]): boolean => b.length >= magic.length && magic.every((m, i) => b[i] === m);
+
+/**
+ * The compression of a stream starting with `head`. xz and bzip2 are refused
+ * by name: the OCI image spec allows only gzip and zstd, and a clear error
+ * beats "bad header checksum at offset 0".
+ */
+export function detectCompression(head: Buffer, name = 'layer'): Compression {
+  if (startsWith(head, [0x1f, 0x8b])) return 'gzip';
+  if (startsWith(head, [0x28, 0xb5, 0x2f, 0xfd])) return 'zstd';
+  // A zstd skippable frame (magic 0x184D2A5?, little-endian) may lead a zstd stream.
+  if (head.length >= 4 && (head[0]! & 0xf0) === 0x50 && startsWith(head.subarray(1), [0x2a, 0x4d, 0x18])) return 'zstd';
+  if (startsWith(head, [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) {
+    throw new WhiteoutError(name, 'xz-compressed layers are not supported (OCI layers are plain, gzip or zstd)', 'input');
+  }
+  // "BZh" + level + a block or end-of-stream magic: "BZh" alone could start a file name.
+  const bz = head.subarray(4);
+  if (
+    startsWith(head, [0x42, 0x5a, 0x68]) &&
+    head[3]! >= 0x31 &&
+    head[3]! <= 0x39 &&
+    (startsWith(bz, [0x31, 0x41, 0x59, 0x26, 0x53, 0x59]) || startsWith(bz, [0x17, 0x72, 0x45, 0x38, 0x50, 0x90]))
+  ) {
+    throw new WhiteoutError(name, 'bzip2-compressed layers are not supported (OCI layers are plain, gzip or zstd)', 'input');
+  }
+  return 'none';
+}
+
+/**
+ * Run `source` through a Node transform. Errors from the transform go through
+ * `wrap`; errors from the source pass unchanged (they are not corrupt data).
+ */
+async function* through(source: AsyncIterable<Buffer>, t: Transform, wrap?: (e: Error) => Error): AsyncGenerator<Buffer> {
+  let sourceFailed = false;
+  async function* guarded(): AsyncGenerator<Buffer> {
+    try {
+      yield* source;
+    } catch (e) {
+      sourceFailed = true;
+      throw e;
+    }
+  }
+  // pipeline destroys every stream on error or early exit; the callback only
+  // keeps an unhandled error from being reported twice (iteration throws it).
+  const out = pipeline(Readable.from(guarded(), { objectMode: false }), t, () => {}) as AsyncIterable<Buffer>;
+  try {
+    for await (const chunk of out) yield chunk;
+  } catch (e) {
+    if (sourceFailed || !wrap || e instanceof WhiteoutError || !(e instanceof Error)) throw e;
+    throw wrap(e);
+  }
+}
+
+/** Yield `head` again, then the rest of `it`; close `it` if the consumer stops early. */
+async function* replay(head: Buffer[], it: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  let done = false;
+  try {
+    yield* head;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) {
+        done = true;
+        return;
+      }
+      yield r.value;
+    }
+  } finally {
+    if (!done) await it.return?.();
+  }
+}
+
+/**
+ * Decompress a layer: gzip (concatenated members too), zstd, or plain bytes
+ * passed through. Corrupt or truncated compressed data is an error, never a
+ * short read.
+ */
+export async function* decompress(source: AsyncIterable<Buffer>, opts: { name?: string } = {}): AsyncGenerator<Buffer> {
+  const name = opts.name ?? 'layer';
+  const it = source[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let kind: Compression;
+  try {
+    let n = 0;
+    while (n < PEEK) {
+      const r = await it.next();
+      if (r.done) break;
+      head.push(r.value);
+      n += r.value.length;
+    }
+    kind = detectCompression(Buffer.concat(head), name);
+  } catch (e) {
+    await it.return?.();
+    throw e;
+  }
+  const rest = replay(head, it);
+  if (kind === 'none') {
+    yield* rest;
+  } else if (kind === 'gzip') {
+    yield* through(rest, createGunzip({ chunkSize: CHUNK }), (e) => new WhiteoutError(name, `corrupt gzip data: ${e.message}`, 'input'));
+  } else {
+    yield* through(rest, new DecompressStream(), (e) => new WhiteoutError(name, `corrupt zstd data: ${e.message}`, 'input'));
+  }
+}
+
+/** Compress a stream; `level` is the codec's own scale (gzip 1–9, zstd 1–19). */
+export async function* compress(source: AsyncIterable<Buffer>, kind: Compression, level?: number): AsyncGenerator<Buffer> {
+  if (kind === 'none') {
+    yield* source;
+  } else if (kind === 'gzip') {
+    yield* through(source, createGzip({ chunkSize: CHUNK, ...(level === undefined ? {} : { level }) }));
+  } else {
+    yield* through(source, new CompressStream(level === undefined ? {} : { compressionLevel: level }));
+  }
+}
