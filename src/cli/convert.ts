@@ -6,10 +6,10 @@ import { WhiteoutError } from '../errors.js';
 import { trackTemp, writeFileAtomic } from '../fs/atomic.js';
 import { readSource, writeStdout } from '../io.js';
 import { convertToOci, convertToOverlay } from '../ops/convert.js';
-import type { Reporter } from './common.js';
+import { type LimitArgs, type Reporter, limitsFrom, withLimits } from './common.js';
 import { warn } from './output.js';
 
-interface Args {
+interface Args extends LimitArgs {
   input: string;
   output: string;
   to: string;
@@ -44,7 +44,7 @@ export function convertCommand(report: Reporter): CommandModule<object, Args> {
     command: 'convert <input>',
     describe: 'convert a layer tar between the OCI form (.wh. files) and the overlay form (0/0 devices, opaque xattrs)',
     builder: (y) =>
-      y
+      withLimits(y)
         .positional('input', { type: 'string', demandOption: true, describe: 'layer tar (plain, gzip or zstd), or - for standard input' })
         .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'tar to write, or - for standard output' })
         .option('to', { type: 'string', demandOption: true, choices: ['oci', 'overlay'], describe: 'the form to write' })
@@ -55,7 +55,7 @@ export function convertCommand(report: Reporter): CommandModule<object, Args> {
         .example('$0 convert layer.tar.gz --to overlay -o overlay.tar', 'an OCI layer to the overlay form') as never,
     handler: async (a) => {
       const name = a.input === '-' ? 'stdin' : a.input;
-      const common = { userxattr: a.userxattr, name, ...(a.quiet ? {} : { onWarning: warn }) };
+      const common = { userxattr: a.userxattr, name, limits: limitsFrom(a), ...(a.quiet ? {} : { onWarning: warn }) };
       const src = a.to === 'overlay' ? await reopenable(a.input) : undefined;
       try {
         const out = src ? convertToOverlay(src.open, common) : convertToOci(readSource(a.input), common);

@@ -1,10 +1,10 @@
 import type { CommandModule } from 'yargs';
 import { unpackLayer } from '../ops/unpack.js';
 import { readSource } from '../io.js';
-import { type Reporter, parseWhiteoutForm } from './common.js';
+import { type LimitArgs, type Reporter, limitsFrom, parseWhiteoutForm, withLimits } from './common.js';
 import { info, warn } from './output.js';
 
-interface Args {
+interface Args extends LimitArgs {
   layer: string;
   output: string;
   whiteouts: string;
@@ -20,7 +20,7 @@ export function unpackCommand(report: Reporter): CommandModule<object, Args> {
     command: 'unpack <layer>',
     describe: 'unpack a layer tar (plain, gzip or zstd) into an overlay-ready directory',
     builder: (y) =>
-      y
+      withLimits(y)
         .positional('layer', { type: 'string', demandOption: true, describe: 'layer file, or - for standard input' })
         .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'directory to create (must not exist, or be empty)' })
         .option('whiteouts', {
@@ -46,6 +46,7 @@ export function unpackCommand(report: Reporter): CommandModule<object, Args> {
         form: { whiteouts: parseWhiteoutForm(a.whiteouts), userxattr: a.userxattr },
         lowers: a.lower,
         force: a.force,
+        limits: limitsFrom(a),
         name: a.layer === '-' ? 'stdin' : a.layer,
         ...(a.quiet ? {} : { onWarning: warn }),
       });

@@ -7,23 +7,26 @@ import { readOciLayer } from '../layer/oci-read.js';
 import { writeOciLayer } from '../layer/oci-write.js';
 import { readOverlayTar, writeOverlayTar } from '../layer/overlay-tar.js';
 import { decompress } from '../tar/compress.js';
+import { type Limits, checkByteLimit, checkEntryLimits, resolveLimits } from '../layer/limits.js';
 
 export interface ConvertOptions {
   userxattr?: boolean;
   name?: string;
   onWarning?: WarningSink;
+  limits?: Partial<Limits>;
 }
 
 /** Overlay-form tar (any compression) → uncompressed OCI layer tar. One pass. */
 export function convertToOci(source: AsyncIterable<Buffer>, opts: ConvertOptions = {}): AsyncIterable<Buffer> {
   const name = opts.name ?? 'layer';
-  return writeOciLayer(
-    readOverlayTar(decompress(source, { name }), {
-      name,
-      userxattr: opts.userxattr ?? false,
-      ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
-    }),
-  );
+  const limits = resolveLimits(opts.limits);
+  const entries = readOverlayTar(checkByteLimit(decompress(source, { name }), limits, name), {
+    name,
+    userxattr: opts.userxattr ?? false,
+    limits: { maxHeaderBytes: limits.maxHeaderBytes },
+    ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
+  });
+  return writeOciLayer(checkEntryLimits(entries, limits, name));
 }
 
 /**
@@ -40,7 +43,14 @@ export function convertToOverlay(open: () => AsyncIterable<Buffer>, opts: Conver
     seen.add(m);
     warn?.(m);
   };
-  return writeOverlayTar(() => readOciLayer(decompress(open(), { name }), { name, onWarning: once }), {
+  const limits = resolveLimits(opts.limits);
+  const read = () =>
+    checkEntryLimits(
+      readOciLayer(checkByteLimit(decompress(open(), { name }), limits, name), { name, onWarning: once, limits: { maxHeaderBytes: limits.maxHeaderBytes } }),
+      limits,
+      name,
+    );
+  return writeOverlayTar(read, {
     name,
     userxattr: opts.userxattr ?? false,
     onWarning: once,

@@ -8,7 +8,7 @@ import { type OverlayForm, defaultOverlayForm } from '../overlay/forms.js';
 import { OverlayDirWriter, type OverlayDirStats } from '../overlay/dir-write.js';
 import { decompress } from '../tar/compress.js';
 import { digestPassThrough } from '../tar/digest.js';
-import type { TarLimits } from '../tar/types.js';
+import { type Limits, checkByteLimit, checkEntryLimits, resolveLimits } from '../layer/limits.js';
 
 export interface UnpackOptions {
   form?: OverlayForm;
@@ -19,7 +19,7 @@ export interface UnpackOptions {
   /** Name of the input, for messages. */
   name?: string;
   onWarning?: WarningSink;
-  limits?: Partial<TarLimits>;
+  limits?: Partial<Limits>;
 }
 
 export interface UnpackResult extends OverlayDirStats {
@@ -36,7 +36,8 @@ export interface UnpackResult extends OverlayDirStats {
 export async function unpackLayer(source: AsyncIterable<Buffer>, target: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
   const name = opts.name ?? 'layer';
   return withAtomicDir(target, opts.force ?? false, async ({ root, work }) => {
-    const tar = digestPassThrough(decompress(source, { name }));
+    const limits = resolveLimits(opts.limits);
+    const tar = digestPassThrough(checkByteLimit(decompress(source, { name }), limits, name));
     const writer = new OverlayDirWriter(root, {
       form: opts.form ?? defaultOverlayForm,
       workDir: work,
@@ -44,7 +45,8 @@ export async function unpackLayer(source: AsyncIterable<Buffer>, target: string,
       ...(opts.lowers ? { lowers: opts.lowers } : {}),
       ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
     });
-    for await (const e of readOciLayer(tar.stream, { name, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}), limits: opts.limits ?? {} })) {
+    const entries = readOciLayer(tar.stream, { name, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}), limits: { maxHeaderBytes: limits.maxHeaderBytes } });
+    for await (const e of checkEntryLimits(entries, limits, name)) {
       await writer.add(e);
     }
     const stats = await writer.finish();

@@ -1,0 +1,61 @@
+/**
+ * Limits on what one layer may make a reader do, so that no input, however
+ * hostile, takes unbounded memory, time or disk (SPEC.md §Limits). Each has a
+ * sane default and a CLI flag to raise it. No symlink-hop limit is needed:
+ * whiteout never follows a symlink from a layer.
+ */
+import type { Entry } from '../entry.js';
+import { WhiteoutError } from '../errors.js';
+
+export interface Limits {
+  /** Largest PAX extended header or GNU long name, in bytes. */
+  maxHeaderBytes: number;
+  /** Longest path, in bytes (Linux PATH_MAX is 4096). */
+  maxPathBytes: number;
+  /** Deepest path, in components. */
+  maxDepth: number;
+  /** Most entries in one layer. */
+  maxEntries: number;
+  /** Largest uncompressed layer, in bytes (catches gzip and zstd bombs). */
+  maxBytes: number;
+}
+
+export const defaultLimits: Limits = {
+  maxHeaderBytes: 1 << 20,
+  maxPathBytes: 4096,
+  maxDepth: 1024,
+  maxEntries: 10_000_000,
+  maxBytes: 256 * 1024 ** 3,
+};
+
+export function resolveLimits(partial: Partial<Limits> = {}): Limits {
+  return { ...defaultLimits, ...partial };
+}
+
+function over(what: string, why: string, flag: string): WhiteoutError {
+  return new WhiteoutError(what, `${why} (raise it with ${flag})`, 'limit');
+}
+
+/** Check every entry of a layer against the limits as it streams past. */
+export async function* checkEntryLimits(entries: AsyncIterable<Entry>, limits: Limits, what: string): AsyncGenerator<Entry> {
+  let count = 0;
+  for await (const e of entries) {
+    if (++count > limits.maxEntries) throw over(what, `more than ${limits.maxEntries} entries`, '--max-entries');
+    // Paths are byte strings, so length is bytes.
+    if (e.path.length > limits.maxPathBytes) throw over(what, `a path of ${e.path.length} bytes is longer than ${limits.maxPathBytes}`, '--max-path');
+    let depth = 1;
+    for (let i = e.path.indexOf('/'); i >= 0; i = e.path.indexOf('/', i + 1)) depth++;
+    if (depth > limits.maxDepth) throw over(what, `a path ${depth} levels deep is deeper than ${limits.maxDepth}`, '--max-depth');
+    yield e;
+  }
+}
+
+/** Stop an uncompressed stream that grows past the limit. */
+export async function* checkByteLimit(source: AsyncIterable<Buffer>, limits: Limits, what: string): AsyncGenerator<Buffer> {
+  let total = 0;
+  for await (const chunk of source) {
+    total += chunk.length;
+    if (total > limits.maxBytes) throw over(what, `uncompressed layer is larger than ${limits.maxBytes} bytes`, '--max-bytes');
+    yield chunk;
+  }
+}
