@@ -68,6 +68,11 @@ export async function writeXattrsFd(fd: number, xattrs: Map<string, Buffer>): Pr
   for (const [name, value] of xattrs) await fsx.setAttribute(p, name, value);
 }
 
+export function writeXattrsFdSync(fd: number, xattrs: Map<string, Buffer>): void {
+  const p = procPath(fd);
+  for (const [name, value] of xattrs) fsx.setAttributeSync(p, name, value);
+}
+
 export async function removeXattr(path: Buffer, name: string): Promise<void> {
   await withPathFd(path, async (p) => {
     try {

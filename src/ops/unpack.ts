@@ -46,9 +46,7 @@ export async function unpackLayer(source: AsyncIterable<Buffer>, target: string,
       ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
     });
     const entries = readOciLayer(tar.stream, { name, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}), limits: { maxHeaderBytes: limits.maxHeaderBytes } });
-    for await (const e of checkEntryLimits(entries, limits, name)) {
-      await writer.add(e);
-    }
+    for await (const e of checkEntryLimits(entries, limits, name)) await writer.add(e);
     const stats = await writer.finish();
     const { digest, size } = tar.result();
     return { ...stats, diffID: digest, size };

@@ -13,13 +13,13 @@
  * decide them (src/layer/rules.ts) depend on what else the layer holds.
  */
 import fs from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import type { ContentEntry, DeviceEntry, Entry, FileEntry, HardlinkEntry, Meta, SymlinkEntry } from '../entry.js';
 import { defaultMeta } from '../entry.js';
 import { WhiteoutError, type WarningSink, hasCode } from '../errors.js';
 import { type BigStats, lstatOrUndefined, mtimeSeconds, permBits } from '../fs/stat.js';
 import { WhiteoutInodes, makeNode } from '../fs/mknod.js';
-import { readXattrs, removeXattr, writeXattrs, writeXattrsFd } from '../fs/xattr.js';
+import { createNew, finishNew, writeAll } from '../fs/new-file.js';
+import { readXattrs, removeXattr, writeXattrs, writeXattrsFd, writeXattrsFdSync } from '../fs/xattr.js';
 import { checkOpaqueDirs, planWhiteouts, type PathKind } from '../layer/rules.js';
 import { OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, baseOf, display, fromText, isWithin, join, parentOf, toFsPath } from '../paths.js';
 import { type OverlayForm, activeNamespace, classifyDiskXattr, escapeXattrs } from './forms.js';
@@ -67,6 +67,8 @@ export class OverlayDirWriter {
   private readonly ns: string;
   private readonly keepOwners: boolean;
   private readonly warn: WarningSink;
+  private readonly euid = process.geteuid?.() ?? 0;
+  private readonly egid = process.getegid?.() ?? 0;
   readonly stats: OverlayDirStats = { entries: 0, whiteouts: 0, opaque: 0, bytes: 0 };
 
   constructor(
@@ -83,6 +85,11 @@ export class OverlayDirWriter {
 
   private abs(p: string): Buffer {
     return toFsPath(p === ROOT ? this.base : `${this.base}/${p}`);
+  }
+
+  /** New objects already belong to this process: chown only to someone else. */
+  private chownNeeded(m: Meta): boolean {
+    return this.keepOwners && (m.uid !== this.euid || m.gid !== this.egid);
   }
 
   async add(e: Entry): Promise<void> {
@@ -141,7 +148,7 @@ export class OverlayDirWriter {
   private async makeDir(p: string, dm: DirMeta, how: 'entry' | 'implied'): Promise<void> {
     const target = this.abs(p);
     try {
-      await fs.promises.mkdir(target, 0o700);
+      fs.mkdirSync(target, 0o700);
     } catch (err) {
       if (!hasCode(err, 'EEXIST')) throw err;
       const st = await lstatOrUndefined(target);
@@ -153,7 +160,7 @@ export class OverlayDirWriter {
       }
       if (how === 'implied') this.warn(`${this.opts.what}: '${display(p)}' is replaced by a directory that a later entry of the same layer needs`);
       await this.removeExisting(p);
-      await fs.promises.mkdir(target, 0o700);
+      fs.mkdirSync(target, 0o700);
     }
     this.dirs.add(p);
     this.dirMeta.set(p, dm);
@@ -170,7 +177,7 @@ export class OverlayDirWriter {
   }
 
   private async applyOwnerAndXattrs(target: Buffer, dm: DirMeta, replace: boolean): Promise<void> {
-    if (this.keepOwners) await fs.promises.lchown(target, dm.meta.uid, dm.meta.gid);
+    if (this.chownNeeded(dm.meta)) fs.lchownSync(target, dm.meta.uid, dm.meta.gid);
     const want = dm.stored ? dm.meta.xattrs : escapeXattrs(dm.meta.xattrs);
     if (replace) {
       const have = await readXattrs(target);
@@ -213,11 +220,11 @@ export class OverlayDirWriter {
     const st = await lstatOrUndefined(target);
     if (!st) return;
     if (st.isDirectory()) {
-      await fs.promises.rm(target, { recursive: true, force: true });
+      fs.rmSync(target, { recursive: true, force: true });
       for (const d of this.dirs) if (isWithin(d, p)) this.dirs.delete(d);
       for (const d of this.dirMeta.keys()) if (isWithin(d, p)) this.dirMeta.delete(d);
     } else {
-      await fs.promises.unlink(target);
+      fs.unlinkSync(target);
     }
   }
 
@@ -228,55 +235,52 @@ export class OverlayDirWriter {
   }
 
   private async addFile(e: FileEntry): Promise<void> {
+    if (this.dirs.has(e.path)) await this.removeExisting(e.path);
     const target = await this.prepareLeaf(e.path);
-    let fh: FileHandle;
+    const x = escapeXattrs(e.meta.xattrs);
+    const fd = createNew(target, e.meta.mode);
+    let ok = false;
     try {
-      fh = await fs.promises.open(target, O_CREATE_FILE, 0o600);
-    } catch (err) {
-      if (!hasCode(err, 'EEXIST')) throw err;
-      await this.removeExisting(e.path);
-      fh = await fs.promises.open(target, O_CREATE_FILE, 0o600);
-    }
-    try {
-      let written = 0;
-      for await (const chunk of e.body) {
-        await fh.write(chunk, 0, chunk.length);
-        written += chunk.length;
-      }
-      this.stats.bytes += written;
-      // chown clears setuid/setgid and file capabilities, so it goes first.
-      if (this.keepOwners) await fh.chown(e.meta.uid, e.meta.gid);
-      await fh.chmod(e.meta.mode);
-      const x = escapeXattrs(e.meta.xattrs);
-      if (x.size > 0) {
-        try {
-          await writeXattrsFd(fh.fd, x);
-        } catch (err) {
-          throw this.xattrError(err, x);
-        }
-      }
-      await fh.utimes(e.meta.mtime, e.meta.mtime);
+      for await (const chunk of e.body) writeAll(fd, chunk);
+      ok = true;
     } finally {
-      await fh.close();
+      if (!ok) fs.closeSync(fd);
     }
+    this.stats.bytes += e.size;
+    finishNew(fd, {
+      target,
+      mode: e.meta.mode,
+      mtime: e.meta.mtime,
+      owner: this.chownNeeded(e.meta) ? { uid: e.meta.uid, gid: e.meta.gid } : undefined,
+      withFd:
+        x.size > 0
+          ? (fd) => {
+              try {
+                writeXattrsFdSync(fd, x);
+              } catch (err) {
+                throw this.xattrError(err, x);
+              }
+            }
+          : undefined,
+    });
   }
 
   private async finishLeaf(target: Buffer, e: ContentEntry, chmod: boolean): Promise<void> {
-    if (this.keepOwners) await fs.promises.lchown(target, e.meta.uid, e.meta.gid);
-    if (chmod) await fs.promises.chmod(target, e.meta.mode);
+    if (this.chownNeeded(e.meta)) fs.lchownSync(target, e.meta.uid, e.meta.gid);
+    if (chmod) fs.chmodSync(target, e.meta.mode);
     await this.setXattrs(target, escapeXattrs(e.meta.xattrs));
-    await fs.promises.lutimes(target, e.meta.mtime, e.meta.mtime);
+    fs.lutimesSync(target, e.meta.mtime, e.meta.mtime);
   }
 
   private async addSymlink(e: SymlinkEntry): Promise<void> {
     const target = await this.prepareLeaf(e.path);
     const linkTarget = toFsPath(e.target);
     try {
-      await fs.promises.symlink(linkTarget, target);
+      fs.symlinkSync(linkTarget, target);
     } catch (err) {
       if (!hasCode(err, 'EEXIST')) throw err;
       await this.removeExisting(e.path);
-      await fs.promises.symlink(linkTarget, target);
+      fs.symlinkSync(linkTarget, target);
     }
     // No chmod: symlink permissions mean nothing on Linux, and chmod would follow the link.
     await this.finishLeaf(target, e, false);
@@ -295,11 +299,11 @@ export class OverlayDirWriter {
     if (st.isDirectory()) throw notHere('the target is a directory');
     // link(2) does not follow a symlink source on Linux: a link to a symlink is a link to the symlink itself.
     try {
-      await fs.promises.link(this.abs(source), target);
+      fs.linkSync(this.abs(source), target);
     } catch (err) {
       if (!hasCode(err, 'EEXIST')) throw err;
       await this.removeExisting(e.path);
-      await fs.promises.link(this.abs(source), target);
+      fs.linkSync(this.abs(source), target);
     }
   }
 
@@ -418,14 +422,14 @@ export class OverlayDirWriter {
     for (const [p, dm] of dirs) {
       if (!this.dirs.has(p)) continue;
       const target = this.abs(p);
-      await fs.promises.chmod(target, dm.meta.mode);
-      await fs.promises.utimes(target, dm.meta.mtime, dm.meta.mtime);
+      fs.chmodSync(target, dm.meta.mode);
+      fs.utimesSync(target, dm.meta.mtime, dm.meta.mtime);
     }
     const root = this.rootMeta ?? (await this.impliedMeta(ROOT));
     const target = this.abs(ROOT);
     await this.applyOwnerAndXattrs(target, root, true);
-    await fs.promises.chmod(target, root.meta.mode);
-    await fs.promises.utimes(target, root.meta.mtime, root.meta.mtime);
+    fs.chmodSync(target, root.meta.mode);
+    fs.utimesSync(target, root.meta.mtime, root.meta.mtime);
   }
 }
 
