@@ -97,7 +97,13 @@ export async function writeFileAtomic(target: string, force: boolean, data: Asyn
   try {
     const fh = await fs.promises.open(tmp, 'wx', 0o644);
     try {
-      for await (const chunk of data) await fh.write(chunk, 0, chunk.length);
+      // One write in flight while the next chunk is made: the producer and the disk overlap.
+      let pending: Promise<unknown> | undefined;
+      for await (const chunk of data) {
+        await pending;
+        pending = writeFully(fh, chunk);
+      }
+      await pending;
     } finally {
       await fh.close();
     }
@@ -106,6 +112,11 @@ export async function writeFileAtomic(target: string, force: boolean, data: Asyn
     await fs.promises.rm(tmp, { force: true });
     pending.delete(tmp);
   }
+}
+
+async function writeFully(fh: fs.promises.FileHandle, chunk: Buffer): Promise<void> {
+  let off = 0;
+  while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
 }
 
 /** Register a temp path made elsewhere so signals clean it up too. */

@@ -94,3 +94,41 @@ export async function readXattr(path: Buffer, name: string): Promise<Buffer | un
     }
   });
 }
+
+function readXattrsAtSync(p: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  let names: string[];
+  try {
+    names = fsx.listAttributesSync(p);
+  } catch (e) {
+    if (hasCode(e, 'ENOTSUP', 'EOPNOTSUPP')) return out;
+    throw e;
+  }
+  for (const name of names.sort()) {
+    try {
+      out.set(name, fsx.getAttributeSync(p, name));
+    } catch (e) {
+      if (hasCode(e, 'ENODATA', 'ENOATTR', 'EPERM', 'EACCES')) continue;
+      throw e;
+    }
+  }
+  return out;
+}
+
+const asciiPath = /^[\x20-\x7e]*$/;
+
+/**
+ * xattrs of an object already known not to be a symlink, in line. A plain
+ * ASCII path goes straight to listxattr (one syscall: the hot case when packing);
+ * anything else through an O_PATH descriptor.
+ */
+export function readXattrsSync(path: Buffer, isSymlink: boolean): Map<string, Buffer> {
+  const s = path.toString('latin1');
+  if (!isSymlink && asciiPath.test(s)) return readXattrsAtSync(s);
+  const fd = fs.openSync(path, openPathFlags);
+  try {
+    return readXattrsAtSync(procPath(fd));
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -30,7 +30,9 @@ export function packLayer(dir: string, opts: PackOptions = {}): PackedLayer {
     ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
   });
   const tar = digestPassThrough(writeOciLayer(entries));
-  const out = digestPassThrough(compress(tar.stream, opts.compression ?? 'none'));
+  const compression = opts.compression ?? 'none';
+  // Uncompressed, the digest is the diffID: hash once.
+  const out = compression === 'none' ? tar : digestPassThrough(compress(tar.stream, compression));
   return {
     stream: out.stream,
     result() {

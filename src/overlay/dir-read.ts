@@ -10,11 +10,10 @@
  * (image-spec layer.md: whiteouts SHOULD come before their siblings).
  */
 import fs from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import type { ContentEntry, Entry, Meta } from '../entry.js';
 import { WhiteoutError, type WarningSink } from '../errors.js';
 import { type BigStats, isWhiteoutDevice, lstatOrUndefined, major, minor, mtimeSeconds, permBits } from '../fs/stat.js';
-import { readXattrs } from '../fs/xattr.js';
+import { readXattrs, readXattrsSync } from '../fs/xattr.js';
 import { AUFS_META_PREFIX, OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, display, fromText, join, toFsPath } from '../paths.js';
 import { FUSE_OVERLAYFS_PREFIX, activeNamespace, splitDiskXattrs } from './forms.js';
 
@@ -25,8 +24,6 @@ export interface OverlayDirReadOptions {
   aufs: boolean;
   what: string;
   onWarning?: WarningSink;
-  /** How many lstat/xattr calls run at once within one directory. */
-  concurrency?: number;
 }
 
 interface Child {
@@ -90,30 +87,25 @@ class Reader {
     return { opaque: path !== ROOT && opaque, xwhiteouts: v === 'x' };
   }
 
-  private async children(dir: string): Promise<Child[]> {
+  /**
+   * A directory's children with their stat and xattrs. In-line syscalls, as in
+   * the writer (src/fs/new-file.ts): the threadpool costs more CPU than it saves.
+   */
+  private children(dir: string): Child[] {
     let names: string[];
     try {
-      names = await readdir(this.abs(dir), { encoding: 'latin1' });
+      names = fs.readdirSync(this.abs(dir), { encoding: 'latin1' });
     } catch (e) {
       throw new WhiteoutError(`${this.opts.what}/${display(dir)}`, `cannot read directory: ${(e as Error).message}`, 'io');
     }
     names.sort();
-    const out: Child[] = new Array(names.length);
-    const limit = this.opts.concurrency ?? 16;
-    let next = 0;
-    const work = async () => {
-      while (next < names.length) {
-        const i = next++;
-        const name = names[i] as string;
-        const path = join(dir, name);
-        const real = this.abs(path);
-        const st = await fs.promises.lstat(real, { bigint: true });
-        const xattrs = st.isSocket() ? new Map<string, Buffer>() : await readXattrs(real);
-        out[i] = { name, path, real, st, xattrs };
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(limit, names.length) }, work));
-    return out;
+    return names.map((name) => {
+      const path = join(dir, name);
+      const real = this.abs(path);
+      const st = fs.lstatSync(real, { bigint: true });
+      const xattrs = st.isSocket() ? new Map<string, Buffer>() : readXattrsSync(real, st.isSymbolicLink());
+      return { name, path, real, st, xattrs };
+    });
   }
 
   private isXattrWhiteout(c: Child, parent: DirState): boolean {
@@ -121,7 +113,7 @@ class Reader {
   }
 
   private async *walk(dir: string, state: DirState, insideOpaque: boolean): AsyncGenerator<Entry> {
-    const kids = await this.children(dir);
+    const kids = this.children(dir);
     const hidesAll = insideOpaque || state.opaque;
     const whiteouts: string[] = [];
     const rest: Child[] = [];
@@ -187,7 +179,7 @@ class Reader {
     if (st.isFile()) {
       const real = c.real;
       const size = Number(st.size);
-      return { kind: 'file', path: c.path, meta, size, body: readBody(real) };
+      return { kind: 'file', path: c.path, meta, size, body: readBody(real, size) };
     }
     if (st.isSymbolicLink()) {
       const target = await fs.promises.readlink(c.real, { encoding: 'latin1' });
@@ -201,17 +193,19 @@ class Reader {
   }
 }
 
-async function* readBody(real: Buffer): AsyncGenerator<Buffer> {
-  const fh = await fs.promises.open(real, READ_FLAGS);
+/** A file's bytes, read in line when asked for; a small file is one read. */
+async function* readBody(real: Buffer, size: number): AsyncGenerator<Buffer> {
+  const fd = fs.openSync(real, READ_FLAGS);
   try {
-    const buf = Buffer.allocUnsafe(1 << 20);
+    const chunk = Math.max(1, Math.min(size, 1 << 20));
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      // Copy out: the writer may hold on to the chunk after we reuse the buffer.
-      yield Buffer.from(buf.subarray(0, bytesRead));
+      // A fresh buffer per chunk: the consumer may keep it after we move on.
+      const buf = Buffer.allocUnsafe(chunk);
+      const n = fs.readSync(fd, buf, 0, chunk, null);
+      if (n === 0) break;
+      yield n === chunk ? buf : buf.subarray(0, n);
     }
   } finally {
-    await fh.close();
+    fs.closeSync(fd);
   }
 }
