@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkOpaqueDirs, planWhiteouts, type PathKind } from '../src/layer/rules.js';
+import { planOpaque, planWhiteouts, type PathKind } from '../src/layer/rules.js';
 
 const layer = (kinds: Record<string, PathKind>) => (p: string): PathKind => kinds[p] ?? 'absent';
 
@@ -35,8 +35,9 @@ describe('planWhiteouts (SPEC §Layer rules)', () => {
     const plan = await planWhiteouts(['a', 'b/c'], new Set(['']), layer({}));
     expect(plan.whiteouts).toEqual([]);
   });
-  it('refuses an opaque marker in a path the layer adds as a file', async () => {
-    await expect(checkOpaqueDirs(['a'], layer({ a: 'nondir' }), 'l')).rejects.toThrow(/non-directory/);
-    await expect(checkOpaqueDirs(['a'], layer({ a: 'dir' }), 'l')).resolves.toBeUndefined();
+  it('drops an opaque marker at or below a path the layer adds as a file', async () => {
+    const plan = await planOpaque(['a', 'b/c', 'd'], layer({ a: 'nondir', b: 'nondir', d: 'dir' }));
+    expect(plan.kept).toEqual(['d']);
+    expect(plan.dropped.map((x) => x.path)).toEqual(['a', 'b/c']);
   });
 });

@@ -13,7 +13,7 @@ import { readTar } from '../tar/read.js';
 import type { TarHeader, TarLimits, TarWriteEntry } from '../tar/types.js';
 import { writeTar } from '../tar/write.js';
 import { activeNamespace, escapeXattrs, splitDiskXattrs } from '../overlay/forms.js';
-import { checkOpaqueDirs, planWhiteouts, type PathKind } from './rules.js';
+import { planOpaque, planWhiteouts, type PathKind } from './rules.js';
 import { contentEntry, where } from './oci-read.js';
 import { contentHeader, markerHeader } from './oci-write.js';
 
@@ -51,8 +51,10 @@ export async function* readOverlayTar(tar: AsyncIterable<Buffer>, opts: OverlayT
     }
     const e = contentEntry(t, path, w);
     if (e.kind === 'whiteout' || e.kind === 'opaque') continue;
-    e.meta = { ...e.meta, xattrs: data };
-    yield e;
+    const implied = e.kind === 'dir' && e.meta.pax?.has(IMPLIED_RECORD) === true;
+    const pax = e.meta.pax ? new Map([...e.meta.pax].filter(([k]) => k !== IMPLIED_RECORD)) : undefined;
+    e.meta = { ...e.meta, xattrs: data, ...(pax && pax.size > 0 ? { pax } : { pax: undefined }) };
+    if (!implied) yield e;
     if (e.kind === 'dir') {
       const v = live.get('opaque')?.toString('latin1');
       if (v === 'x') xwhiteoutDirs.add(path);
@@ -92,7 +94,9 @@ export async function* writeOverlayTar(open: () => AsyncIterable<Entry>, opts: O
     throw new WhiteoutError(opts.name, `'${OPAQUE_MARKER}' at the layer root: overlayfs cannot make a layer root opaque`, 'unrepresentable');
   }
   const kindOf = (p: string): PathKind => kinds.get(p) ?? 'absent';
-  await checkOpaqueDirs(opaque, kindOf, opts.name);
+  const opaquePlan = await planOpaque(opaque, kindOf);
+  opaque.clear();
+  for (const d of opaquePlan.kept) opaque.add(d);
   for (const d of opaque) for (const a of [d, ...ancestors(d)]) kinds.set(a, 'dir');
   const plan = await planWhiteouts(whiteouts, opaque, kindOf);
   for (const d of plan.madeOpaque) opaque.add(d);
@@ -101,8 +105,11 @@ export async function* writeOverlayTar(open: () => AsyncIterable<Entry>, opts: O
   // Pass 2: write, with markers folded into the form.
   const written = new Set<string>();
   const opaqueXattr = (x: Map<string, Buffer>) => new Map([...x, [`${ns}opaque`, Buffer.from('y')]]);
+  // A directory the layer whited out and then implies is new: its defaults are its real
+  // attributes. One that only has an opaque marker keeps the lower one's: say so.
   const syntheticDir = (path: string): TarWriteEntry => {
-    const meta: Meta = { mode: 0o755, uid: 0, gid: 0, mtime: 0, xattrs: new Map() };
+    const pax = whiteouts.has(path) ? new Map<string, Buffer>() : new Map([[IMPLIED_RECORD, Buffer.from('1')]]);
+    const meta: Meta = { mode: 0o755, uid: 0, gid: 0, mtime: 0, xattrs: new Map(), pax };
     return { header: contentHeader({ kind: 'dir', path, meta }, opaqueXattr(meta.xattrs)) };
   };
   async function* entries(): AsyncGenerator<TarWriteEntry> {
@@ -134,6 +141,14 @@ export async function* writeOverlayTar(open: () => AsyncIterable<Entry>, opts: O
   }
   yield* writeTar(entries());
 }
+
+/**
+ * A directory the overlay form needs only to carry an opaque xattr (the OCI
+ * layer had a marker but no entry for it). The record lets `--to oci` give back
+ * the marker alone, so the lower directory's attributes stay; other readers
+ * ignore an unknown PAX record.
+ */
+export const IMPLIED_RECORD = 'WHITEOUT.implied';
 
 /** A whiteout in the overlay form: a 0/0 character device, mode 0, owner 0:0, mtime 0. */
 function deviceHeader(path: string): TarHeader {

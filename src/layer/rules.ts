@@ -13,7 +13,6 @@
  *   dropped: the directory already hides it (overlayfs.rst: "an opaque
  *   directory should not contain any whiteouts").
  */
-import { WhiteoutError } from '../errors.js';
 import { ROOT, ancestors, display } from '../paths.js';
 
 /** What the layer itself holds at a path, as its writer sees it. */
@@ -29,17 +28,33 @@ export interface WhiteoutPlan {
   dropped: { path: string; reason: string }[];
 }
 
+export interface OpaquePlan {
+  /** Directories to make opaque. */
+  kept: string[];
+  dropped: { path: string; reason: string }[];
+}
+
 /**
- * An opaque marker names a directory. The layer must not also add that path as
- * a non-directory; such a layer contradicts itself and is refused.
+ * An opaque marker applies first, to the layers below; if the same layer then
+ * puts a non-directory at the marker's directory or above it, that entry hides
+ * everything below anyway and the marker has nothing left to do.
  */
-export async function checkOpaqueDirs(opaque: Iterable<string>, kindOf: KindOf, what: string): Promise<void> {
-  for (const dir of opaque) {
-    if (dir === ROOT) continue;
-    if ((await kindOf(dir)) === 'nondir') {
-      throw new WhiteoutError(what, `opaque marker in '${display(dir)}', which the same layer adds as a non-directory`, 'input');
+export async function planOpaque(opaque: Iterable<string>, kindOf: KindOf): Promise<OpaquePlan> {
+  const plan: OpaquePlan = { kept: [], dropped: [] };
+  for (const dir of [...opaque].sort()) {
+    let reason: string | undefined;
+    if (dir !== ROOT) {
+      for (const a of [dir, ...ancestors(dir)]) {
+        if (a !== ROOT && (await kindOf(a)) === 'nondir') {
+          reason = `'${display(a)}' is a non-directory in the same layer`;
+          break;
+        }
+      }
     }
+    if (reason) plan.dropped.push({ path: dir, reason });
+    else plan.kept.push(dir);
   }
+  return plan;
 }
 
 /**
@@ -78,4 +93,11 @@ export async function planWhiteouts(whiteouts: Iterable<string>, opaque: Readonl
     else plan.whiteouts.push(path);
   }
   return plan;
+}
+
+/** @deprecated use planOpaque: kept while src/rootfs moves over. */
+export async function checkOpaqueDirs(opaque: Iterable<string>, kindOf: KindOf, what: string): Promise<void> {
+  const plan = await planOpaque(opaque, kindOf);
+  const first = plan.dropped[0];
+  if (first) throw new (await import('../errors.js')).WhiteoutError(what, `opaque marker in '${display(first.path)}': ${first.reason}`, 'input');
 }

@@ -20,8 +20,8 @@ import { type BigStats, lstatOrUndefined, mtimeSeconds, permBits } from '../fs/s
 import { WhiteoutInodes, makeNode } from '../fs/mknod.js';
 import { createNew, finishNew, writeAll } from '../fs/new-file.js';
 import { readXattrs, removeXattr, writeXattrs, writeXattrsFd, writeXattrsFdSync } from '../fs/xattr.js';
-import { checkOpaqueDirs, planWhiteouts, type PathKind } from '../layer/rules.js';
-import { OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, baseOf, display, fromText, isWithin, join, parentOf, toFsPath } from '../paths.js';
+import { planOpaque, planWhiteouts, type PathKind } from '../layer/rules.js';
+import { OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, ancestors, baseOf, display, fromText, isWithin, join, parentOf, toFsPath } from '../paths.js';
 import { type OverlayForm, activeNamespace, classifyDiskXattr, escapeXattrs } from './forms.js';
 import { OverlayView } from './lookup.js';
 
@@ -61,6 +61,8 @@ export class OverlayDirWriter {
   private readonly dirMeta = new Map<string, DirMeta>();
   private rootMeta: DirMeta | undefined;
   private readonly whiteouts = new Set<string>();
+  /** Implied directories whose metadata was copied from a lower layer. */
+  private readonly copiedFromLower = new Set<string>();
   private readonly opaque = new Set<string>();
   private readonly inodes: WhiteoutInodes;
   private readonly view: OverlayView | undefined;
@@ -77,7 +79,8 @@ export class OverlayDirWriter {
   ) {
     this.base = fromText(root);
     this.inodes = new WhiteoutInodes(opts.workDir);
-    this.view = opts.lowers && opts.lowers.length > 0 ? new OverlayView(opts.lowers, opts.form) : undefined;
+    // `lowers: []` means "nothing below"; no `lowers` means "unknown".
+    this.view = opts.lowers ? new OverlayView(opts.lowers, opts.form) : undefined;
     this.ns = activeNamespace(opts.form.userxattr);
     this.keepOwners = opts.keepOwners ?? process.getuid?.() === 0;
     this.warn = opts.onWarning ?? (() => {});
@@ -145,7 +148,8 @@ export class OverlayDirWriter {
     return { meta: defaultMeta(), stored: false };
   }
 
-  private async makeDir(p: string, dm: DirMeta, how: 'entry' | 'implied'): Promise<void> {
+  private async makeDir(p: string, given: DirMeta, how: 'entry' | 'implied'): Promise<void> {
+    let dm = given;
     const target = this.abs(p);
     try {
       fs.mkdirSync(target, 0o700);
@@ -161,7 +165,12 @@ export class OverlayDirWriter {
       if (how === 'implied') this.warn(`${this.opts.what}: '${display(p)}' is replaced by a directory that a later entry of the same layer needs`);
       await this.removeExisting(p);
       fs.mkdirSync(target, 0o700);
+      // The non-directory this layer wrote first replaced whatever was below; the
+      // directory that replaces it in turn is new: opaque, with no lower metadata.
+      this.opaque.add(p);
+      if (dm.stored) dm = { meta: defaultMeta(), stored: false };
     }
+    if (dm.stored) this.copiedFromLower.add(p);
     this.dirs.add(p);
     this.dirMeta.set(p, dm);
     await this.applyOwnerAndXattrs(target, dm, false);
@@ -334,13 +343,22 @@ export class OverlayDirWriter {
   }
 
   async finish(): Promise<OverlayDirStats> {
-    const what = this.opts.what;
-    await checkOpaqueDirs(this.opaque, (p) => this.kindOf(p), what);
+    const opaquePlan = await planOpaque(this.opaque, (p) => this.kindOf(p));
+    this.opaque.clear();
+    for (const d of opaquePlan.kept) this.opaque.add(d);
     // Opaque markers apply first and imply their directory.
-    for (const d of [...this.opaque].sort()) if (d !== ROOT) await this.ensureDir(d);
+    for (const d of opaquePlan.kept) if (d !== ROOT) await this.ensureDir(d);
 
     const plan = await planWhiteouts(this.whiteouts, this.opaque, (p) => this.kindOf(p));
     for (const d of plan.madeOpaque) this.opaque.add(d);
+    if (this.view) {
+      // With the layers below known, a whiteout of something that is not there would only
+      // invent its parent directories in the merged view (BuildKit's checkDelete does the same).
+      const kept: string[] = [];
+      for (const w of plan.whiteouts) if (await this.view.lookup(w)) kept.push(w);
+      plan.whiteouts = kept;
+    }
+    await this.forgetHiddenLowers();
 
     if (this.opaque.has(ROOT)) await this.rootOpaque(plan.whiteouts);
 
@@ -363,6 +381,25 @@ export class OverlayDirWriter {
 
     await this.applyDirMeta();
     return this.stats;
+  }
+
+  /**
+   * An implied directory took the metadata of the directory below it; if this
+   * layer's own markers hide that directory (a whiteout of it or an ancestor, an
+   * opaque ancestor), it is a new directory after all and gets the defaults.
+   */
+  private async forgetHiddenLowers(): Promise<void> {
+    for (const p of this.copiedFromLower) {
+      const dm = this.dirMeta.get(p);
+      if (!dm?.stored || !this.dirs.has(p)) continue;
+      let hidden = this.whiteouts.has(p);
+      for (const a of ancestors(p)) if (this.whiteouts.has(a) || this.opaque.has(a)) hidden = true;
+      if (!hidden) continue;
+      const fresh: DirMeta = { meta: defaultMeta(), stored: false };
+      if (this.keepOwners) fs.lchownSync(this.abs(p), fresh.meta.uid, fresh.meta.gid);
+      await this.applyOwnerAndXattrs(this.abs(p), fresh, true);
+      this.dirMeta.set(p, fresh);
+    }
   }
 
   /**

@@ -90,6 +90,7 @@ export class OverlayView {
   /** The topmost object at `p` in the merge, or undefined when nothing shows there. */
   async lookup(p: string): Promise<Found | undefined> {
     if (p === ROOT) {
+      if (this.layers.length === 0) return undefined;
       const st = await lstatOrUndefined(this.real(0, ROOT));
       return st ? { layer: 0, real: this.real(0, ROOT), stat: st } : undefined;
     }
