@@ -54,6 +54,8 @@ export function convertCommand(report: Reporter): CommandModule<object, Args> {
         .example("tar --xattrs --xattrs-include='*' -C upper -c . | $0 convert - --to oci -o layer.tar", 'an overlay upper dir, tarred, to an OCI layer')
         .example('$0 convert layer.tar.gz --to overlay -o overlay.tar', 'an OCI layer to the overlay form') as never,
     handler: async (a) => {
+      // yargs reads a lone `-` positional as ''.
+      if (a.input === '') a.input = '-';
       const name = a.input === '-' ? 'stdin' : a.input;
       const common = { userxattr: a.userxattr, name, limits: limitsFrom(a), ...(a.quiet ? {} : { onWarning: warn }) };
       const src = a.to === 'overlay' ? await reopenable(a.input) : undefined;

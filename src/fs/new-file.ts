@@ -22,7 +22,7 @@ export interface NewFile {
   /** chown to these when set. */
   owner?: { uid: number; gid: number } | undefined;
   mtime: number;
-  /** Called with the open descriptor after owner and mode, before the times (xattrs). */
+  /** Called with the open descriptor after the owner and before the mode and times (xattrs). */
   withFd?: ((fd: number) => void) | undefined;
 }
 
@@ -47,8 +47,9 @@ export function finishNew(fd: number, f: NewFile): void {
   try {
     // chown clears setuid/setgid and file capabilities, so it comes before chmod and xattrs.
     if (f.owner) fs.fchownSync(fd, f.owner.uid, f.owner.gid);
-    if (f.owner || (f.mode & ~umask) !== f.mode) fs.fchmodSync(fd, f.mode);
+    // xattrs before chmod: an unprivileged process needs write permission to set user.* ones.
     f.withFd?.(fd);
+    if (f.owner || f.withFd || (f.mode & ~umask) !== f.mode) fs.fchmodSync(fd, f.mode);
     fs.futimesSync(fd, f.mtime, f.mtime);
   } finally {
     fs.closeSync(fd);

@@ -6,6 +6,7 @@
  */
 import type { Entry } from '../entry.js';
 import { WhiteoutError } from '../errors.js';
+import { ancestors, display, isWithin } from '../paths.js';
 
 export interface Limits {
   /** Largest PAX extended header or GNU long name, in bytes. */
@@ -57,5 +58,28 @@ export async function* checkByteLimit(source: AsyncIterable<Buffer>, limits: Lim
     total += chunk.length;
     if (total > limits.maxBytes) throw over(what, `uncompressed layer is larger than ${limits.maxBytes} bytes`, '--max-bytes');
     yield chunk;
+  }
+}
+
+/**
+ * A tar-to-tar converter writes no files, so nothing on disk catches a hard link
+ * that points nowhere; this does (SPEC.md §2). The target must be a
+ * non-directory written earlier in the same layer and still there.
+ */
+export async function* checkHardlinks(entries: AsyncIterable<Entry>, what: string): AsyncGenerator<Entry> {
+  const kinds = new Map<string, 'dir' | 'nondir'>();
+  for await (const e of entries) {
+    if (e.kind === 'whiteout' || e.kind === 'opaque') {
+      yield e;
+      continue;
+    }
+    if (e.kind === 'hardlink') {
+      const t = e.target;
+      const bad = (why: string) => new WhiteoutError(what, `hardlink '${display(e.path)}' → '${display(t)}': ${why}`, 'input');
+      if (kinds.get(t) !== 'nondir' || isWithin(t, e.path)) throw bad('the target is not an earlier file of this layer');
+      for (const a of ancestors(t)) if (kinds.get(a) === 'nondir') throw bad('the target is not an earlier file of this layer');
+    }
+    kinds.set(e.path, e.kind === 'dir' ? 'dir' : 'nondir');
+    yield e;
   }
 }

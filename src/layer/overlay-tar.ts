@@ -80,14 +80,21 @@ export async function* writeOverlayTar(open: () => AsyncIterable<Entry>, opts: O
   const explicitDirs = new Set<string>();
   const whiteouts = new Set<string>();
   const opaque = new Set<string>();
+  // Directories that replace a non-directory the same layer wrote first: new and opaque (SPEC §6).
+  const fresh = new Set<string>();
   for await (const e of open()) {
     if (e.kind === 'whiteout') whiteouts.add(e.path);
     else if (e.kind === 'opaque') opaque.add(e.path);
     else {
+      for (const a of ancestors(e.path)) {
+        if (kinds.get(a) === 'nondir') fresh.add(a);
+        kinds.set(a, 'dir');
+      }
+      if (e.kind === 'dir' && kinds.get(e.path) === 'nondir') fresh.add(e.path);
+      if (e.kind !== 'dir') fresh.delete(e.path);
       kinds.set(e.path, e.kind === 'dir' ? 'dir' : 'nondir');
       if (e.kind === 'dir') explicitDirs.add(e.path);
       if (e.kind === 'file') for await (const _ of e.body) void _;
-      for (const a of ancestors(e.path)) kinds.set(a, 'dir');
     }
   }
   if (opaque.has(ROOT)) {
@@ -100,15 +107,17 @@ export async function* writeOverlayTar(open: () => AsyncIterable<Entry>, opts: O
   for (const d of opaque) for (const a of [d, ...ancestors(d)]) kinds.set(a, 'dir');
   const plan = await planWhiteouts(whiteouts, opaque, kindOf);
   for (const d of plan.madeOpaque) opaque.add(d);
+  for (const d of fresh) opaque.add(d);
   const stored = new Set(plan.whiteouts);
 
   // Pass 2: write, with markers folded into the form.
   const written = new Set<string>();
+  const freshState = new Map<string, 'dir' | 'nondir'>();
   const opaqueXattr = (x: Map<string, Buffer>) => new Map([...x, [`${ns}opaque`, Buffer.from('y')]]);
   // A directory the layer whited out and then implies is new: its defaults are its real
   // attributes. One that only has an opaque marker keeps the lower one's: say so.
   const syntheticDir = (path: string): TarWriteEntry => {
-    const pax = whiteouts.has(path) ? new Map<string, Buffer>() : new Map([[IMPLIED_RECORD, Buffer.from('1')]]);
+    const pax = whiteouts.has(path) || fresh.has(path) ? new Map<string, Buffer>() : new Map([[IMPLIED_RECORD, Buffer.from('1')]]);
     const meta: Meta = { mode: 0o755, uid: 0, gid: 0, mtime: 0, xattrs: new Map(), pax };
     return { header: contentHeader({ kind: 'dir', path, meta }, opaqueXattr(meta.xattrs)) };
   };
@@ -125,7 +134,7 @@ export async function* writeOverlayTar(open: () => AsyncIterable<Entry>, opts: O
         continue;
       }
       if (e.kind === 'opaque') {
-        if (!explicitDirs.has(e.path) && !written.has(e.path)) {
+        if (opaque.has(e.path) && !explicitDirs.has(e.path) && !written.has(e.path)) {
           written.add(e.path);
           yield syntheticDir(e.path);
         }
@@ -134,6 +143,15 @@ export async function* writeOverlayTar(open: () => AsyncIterable<Entry>, opts: O
       if (e.kind === 'char' && e.major === 0 && e.minor === 0) {
         throw new WhiteoutError(opts.name, `'${display(e.path)}' is a character device 0/0, which the overlay form reads as a whiteout`, 'unrepresentable');
       }
+      // A fresh directory gets a header of its own before its first child, when the
+      // last thing written at its path was the non-directory it replaces.
+      for (const a of [...ancestors(e.path)].reverse()) {
+        if (fresh.has(a) && freshState.get(a) !== 'dir') {
+          freshState.set(a, 'dir');
+          yield syntheticDir(a);
+        }
+      }
+      if (fresh.has(e.path)) freshState.set(e.path, e.kind === 'dir' ? 'dir' : 'nondir');
       const x = escapeXattrs(e.meta.xattrs);
       const c: ContentEntry = e;
       yield { header: contentHeader(c, c.kind === 'dir' && opaque.has(c.path) ? opaqueXattr(x) : x), ...(c.kind === 'file' ? { body: c.body } : {}) };

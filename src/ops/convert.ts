@@ -7,7 +7,7 @@ import { readOciLayer } from '../layer/oci-read.js';
 import { writeOciLayer } from '../layer/oci-write.js';
 import { readOverlayTar, writeOverlayTar } from '../layer/overlay-tar.js';
 import { decompress } from '../tar/compress.js';
-import { type Limits, checkByteLimit, checkEntryLimits, resolveLimits } from '../layer/limits.js';
+import { type Limits, checkByteLimit, checkEntryLimits, checkHardlinks, resolveLimits } from '../layer/limits.js';
 
 export interface ConvertOptions {
   userxattr?: boolean;
@@ -26,7 +26,7 @@ export function convertToOci(source: AsyncIterable<Buffer>, opts: ConvertOptions
     limits: { maxHeaderBytes: limits.maxHeaderBytes },
     ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
   });
-  return writeOciLayer(checkEntryLimits(entries, limits, name));
+  return writeOciLayer(checkHardlinks(checkEntryLimits(entries, limits, name), name));
 }
 
 /**
@@ -45,9 +45,12 @@ export function convertToOverlay(open: () => AsyncIterable<Buffer>, opts: Conver
   };
   const limits = resolveLimits(opts.limits);
   const read = () =>
-    checkEntryLimits(
+    checkHardlinks(
+      checkEntryLimits(
       readOciLayer(checkByteLimit(decompress(open(), { name }), limits, name), { name, onWarning: once, limits: { maxHeaderBytes: limits.maxHeaderBytes } }),
       limits,
+      name,
+      ),
       name,
     );
   return writeOverlayTar(read, {

@@ -208,11 +208,14 @@ export class OverlayDirWriter {
   private xattrError(e: unknown, xattrs: Map<string, Buffer>): unknown {
     if (hasCode(e, 'EPERM', 'EACCES')) {
       const names = [...xattrs.keys()].join(', ');
-      const hint = [...xattrs.keys()].some((n) => n.startsWith('trusted.'))
+      // Only the overlay markers have an unprivileged form to point at.
+      const hint = [...xattrs.keys()].some((n) => n === `${this.ns}opaque` || n === `${this.ns}whiteout`)
         ? this.opts.form.userxattr
           ? ''
           : ' (unprivileged: try --userxattr, or --whiteouts aufs)'
-        : '';
+        : [...xattrs.keys()].some((n) => n.startsWith('trusted.'))
+          ? ' (trusted.* xattrs need CAP_SYS_ADMIN: run as root)'
+          : '';
       return new WhiteoutError(this.opts.what, `not permitted to set xattrs ${names}${hint}`, 'privilege');
     }
     if (hasCode(e, 'ENOTSUP', 'EOPNOTSUPP')) {
@@ -247,7 +250,8 @@ export class OverlayDirWriter {
     if (this.dirs.has(e.path)) await this.removeExisting(e.path);
     const target = await this.prepareLeaf(e.path);
     const x = escapeXattrs(e.meta.xattrs);
-    const fd = createNew(target, e.meta.mode);
+    // With xattrs to set, the owner keeps write permission until they are (finishNew).
+    const fd = createNew(target, x.size > 0 ? e.meta.mode | 0o600 : e.meta.mode);
     let ok = false;
     try {
       for await (const chunk of e.body) writeAll(fd, chunk);
@@ -276,12 +280,15 @@ export class OverlayDirWriter {
 
   private async finishLeaf(target: Buffer, e: ContentEntry, chmod: boolean): Promise<void> {
     if (this.chownNeeded(e.meta)) fs.lchownSync(target, e.meta.uid, e.meta.gid);
-    if (chmod) fs.chmodSync(target, e.meta.mode);
     await this.setXattrs(target, escapeXattrs(e.meta.xattrs));
+    if (chmod) fs.chmodSync(target, e.meta.mode);
     fs.lutimesSync(target, e.meta.mtime, e.meta.mtime);
   }
 
   private async addSymlink(e: SymlinkEntry): Promise<void> {
+    if (e.target === '') {
+      throw new WhiteoutError(this.opts.what, `symlink '${display(e.path)}' has an empty target, which Linux cannot store`, 'unrepresentable');
+    }
     const target = await this.prepareLeaf(e.path);
     const linkTarget = toFsPath(e.target);
     try {
@@ -296,10 +303,11 @@ export class OverlayDirWriter {
   }
 
   private async addHardlink(e: HardlinkEntry): Promise<void> {
-    const target = await this.prepareLeaf(e.path);
     const source = e.target;
     const notHere = (why: string) =>
       new WhiteoutError(this.opts.what, `hardlink '${display(e.path)}' → '${display(source)}': ${why}`, 'input');
+    if (source !== e.path && isWithin(source, e.path)) throw notHere('the target is inside the path the link replaces');
+    const target = await this.prepareLeaf(e.path);
     if (source === e.path) throw notHere('links to itself');
     // The source must be an object this layer wrote inside our own directories, never a path through a symlink.
     if (source === ROOT || !this.dirs.has(parentOf(source))) throw notHere('the target is not in this layer');
@@ -433,9 +441,11 @@ export class OverlayDirWriter {
         await this.inodes.link(this.abs(w));
         return;
       case 'xattr': {
-        const fh = await fs.promises.open(this.abs(w), O_CREATE_FILE, 0o000);
+        // Writable while the xattr goes on (unprivileged user.* needs it), then mode 0.
+        const fh = await fs.promises.open(this.abs(w), O_CREATE_FILE, 0o600);
         try {
           await writeXattrsFd(fh.fd, new Map([[`${this.ns}whiteout`, Buffer.alloc(0)]]));
+          await fh.chmod(0);
         } catch (err) {
           throw this.xattrError(err, new Map([[`${this.ns}whiteout`, Buffer.alloc(0)]]));
         } finally {

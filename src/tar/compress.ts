@@ -4,7 +4,8 @@
  */
 import { Readable, type Transform, pipeline } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
-import { CompressStream, DecompressStream } from 'zstd-napi';
+import { CompressStream } from 'zstd-napi';
+import zstdBinding from 'zstd-napi/binding.js';
 import { WhiteoutError } from '../errors.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -45,11 +46,15 @@ export function detectCompression(head: Buffer, name = 'layer'): Compression {
  * Run `source` through a Node transform. Errors from the transform go through
  * `wrap`; errors from the source pass unchanged (they are not corrupt data).
  */
-async function* through(source: AsyncIterable<Buffer>, t: Transform, wrap?: (e: Error) => Error): AsyncGenerator<Buffer> {
+async function* through(source: AsyncIterable<Buffer>, t: Transform, wrap?: (e: Error, fed: number) => Error): AsyncGenerator<Buffer> {
   let sourceFailed = false;
+  let fed = 0;
   async function* guarded(): AsyncGenerator<Buffer> {
     try {
-      yield* source;
+      for await (const chunk of source) {
+        fed += chunk.length;
+        yield chunk;
+      }
     } catch (e) {
       sourceFailed = true;
       throw e;
@@ -62,7 +67,7 @@ async function* through(source: AsyncIterable<Buffer>, t: Transform, wrap?: (e: 
     for await (const chunk of out) yield chunk;
   } catch (e) {
     if (sourceFailed || !wrap || e instanceof WhiteoutError || !(e instanceof Error)) throw e;
-    throw wrap(e);
+    throw wrap(e, fed);
   }
 }
 
@@ -111,10 +116,44 @@ export async function* decompress(source: AsyncIterable<Buffer>, opts: { name?: 
   if (kind === 'none') {
     yield* rest;
   } else if (kind === 'gzip') {
-    yield* through(rest, createGunzip({ chunkSize: CHUNK }), (e) => new WhiteoutError(name, `corrupt gzip data: ${e.message}`, 'input'));
+    // zlib reports an error some way after the bad byte; the offset says how far input had been fed.
+    yield* through(rest, createGunzip({ chunkSize: CHUNK }), (e, fed) => new WhiteoutError(name, `corrupt gzip data before compressed offset ${fed}: ${e.message}`, 'input'));
   } else {
-    yield* through(rest, new DecompressStream(), (e) => new WhiteoutError(name, `corrupt zstd data: ${e.message}`, 'input'));
+    yield* zstdDecode(rest, name);
   }
+}
+
+/**
+ * zstd through the library's streaming call, one bounded output buffer at a
+ * time: zstd-napi's DecompressStream hands out everything one input chunk
+ * expands to at once, so a 10 KB layer that expands to 256 MiB cost 650 MB.
+ */
+async function* zstdDecode(source: AsyncIterable<Buffer>, name: string): AsyncGenerator<Buffer> {
+  const dctx = new zstdBinding.DCtx();
+  let offset = 0;
+  // ZSTD_decompressStream returns 0 once a frame is fully decoded and flushed.
+  let pending = 0;
+  const fail = (e: unknown) => new WhiteoutError(name, `corrupt zstd data at compressed offset ${offset}: ${e instanceof Error ? e.message : String(e)}`, 'input');
+  for await (const input of source) {
+    let src: Buffer = input;
+    for (;;) {
+      const dst = Buffer.allocUnsafe(CHUNK);
+      let produced: number;
+      let consumed: number;
+      try {
+        [pending, produced, consumed] = dctx.decompressStream(dst, src);
+      } catch (e) {
+        throw fail(e);
+      }
+      offset += consumed;
+      src = src.subarray(consumed);
+      if (produced > 0) yield dst.subarray(0, produced);
+      // More output may wait while the buffer came back full; otherwise fetch more input.
+      if (src.length === 0 && produced < CHUNK) break;
+      if (produced === 0 && consumed === 0) throw fail(new Error('no progress'));
+    }
+  }
+  if (pending !== 0) throw new WhiteoutError(name, `truncated zstd data: unexpected end at compressed offset ${offset}`, 'input');
 }
 
 /** Compress a stream; `level` is the codec's own scale (gzip 1–9, zstd 1–19). */

@@ -205,7 +205,7 @@ class TarReader {
   private hold(p: Pending, n: number, what: string, at: number): void {
     p.held += n;
     if (n > this.limits.maxHeaderBytes || p.held > this.limits.maxHeaderBytes) {
-      this.fail(`${what} at offset ${at} is larger than the limit of ${this.limits.maxHeaderBytes} bytes`, 'limit');
+      this.fail(`${what} at offset ${at} is larger than the limit of ${this.limits.maxHeaderBytes} bytes (raise it with --max-header)`, 'limit');
     }
   }
 
