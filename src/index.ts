@@ -24,3 +24,20 @@ export { writeTar } from './tar/write.js';
 export { compress, decompress, detectCompression, type Compression } from './tar/compress.js';
 export { digestPassThrough } from './tar/digest.js';
 export type { TarHeader, TarReadEntry, TarWriteEntry } from './tar/types.js';
+
+// Images: every format in, one list of verified layers out (SPEC.md §11).
+export { openImage, openArchiveImage, type Image, type ImageLayer, type LayerEvents, type OpenImageOptions } from './image/image.js';
+export { classifyInput, type Input } from './image/input.js';
+export { layerEntries } from './image/layer-entries.js';
+export { unpackImage, mountLine, type UnpackImageOptions, type UnpackImageResult, type UnpackedLayer } from './image/unpack.js';
+export { parseDigest, formatDigest, type Digest } from './image/digest.js';
+export { type Platform, parsePlatform, formatPlatform, hostPlatform } from './image/platform.js';
+export { type HistoryStep, type ImageConfig, historyOfLayers } from './image/config.js';
+export type { ImageFormat } from './image/resolved.js';
+
+// The merged root filesystem.
+export { flattenEntries, flattenToTar, flattenToTarFile, flattenToDir, type FlattenOptions, type FlattenStats } from './rootfs/flatten.js';
+export { mergeLayers, findReplacedDirs, NeedsLookahead, type MergeLayer, type MergeOptions } from './rootfs/merge.js';
+export { type IdMapping, type IdRange, parseIdRanges, mapOwners } from './rootfs/idmap.js';
+export { type LayerSelection, parseLayerRange, selectLayers } from './rootfs/select.js';
+export { RootfsDirWriter, type RootfsWriteOptions } from './rootfs/dir-write.js';

@@ -32,22 +32,36 @@ export async function* readSource(file: string): AsyncGenerator<Buffer> {
   }
 }
 
-/** Write a byte stream to standard output, honouring back-pressure. */
+/**
+ * Write a byte stream to standard output, honouring back-pressure. A reader
+ * that goes away (`| head`) ends the output quietly, as for any Unix tool.
+ */
 export async function writeStdout(data: AsyncIterable<Buffer>): Promise<void> {
-  for await (const chunk of data) {
-    if (!process.stdout.write(chunk)) {
-      await new Promise<void>((resolve, reject) => {
-        const onDrain = () => {
-          process.stdout.off('error', onError);
-          resolve();
-        };
-        const onError = (err: Error) => {
-          process.stdout.off('drain', onDrain);
-          reject(err);
-        };
-        process.stdout.once('drain', onDrain);
-        process.stdout.once('error', onError);
-      });
+  let gone = false;
+  let failure: Error | undefined;
+  const onError = (err: Error) => {
+    if (hasCode(err, 'EPIPE')) gone = true;
+    else failure = err;
+  };
+  process.stdout.on('error', onError);
+  try {
+    for await (const chunk of data) {
+      if (gone) return;
+      if (failure) throw failure;
+      if (!process.stdout.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            process.stdout.off('drain', done);
+            process.stdout.off('error', done);
+            resolve();
+          };
+          process.stdout.once('drain', done);
+          process.stdout.once('error', done);
+        });
+      }
     }
+    if (failure) throw failure;
+  } finally {
+    process.stdout.off('error', onError);
   }
 }

@@ -8,6 +8,8 @@ import { cleanupPendingSync } from '../fs/atomic.js';
 import { WhiteoutError } from '../errors.js';
 import { EXIT_USAGE, describeError, exitCodeFor } from './output.js';
 import { convertCommand } from './convert.js';
+import { flattenCommand } from './flatten.js';
+import { lsCommand } from './ls.js';
 import { packCommand } from './pack.js';
 import { unpackCommand } from './unpack.js';
 
@@ -29,7 +31,9 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
     .command(unpackCommand((c) => (exitCode = c)))
     .command(packCommand((c) => (exitCode = c)))
     .command(convertCommand((c) => (exitCode = c)))
-    .demandCommand(1, 'a command is needed: unpack, pack or convert')
+    .command(flattenCommand((c) => (exitCode = c)))
+    .command(lsCommand((c) => (exitCode = c)))
+    .demandCommand(1, 'a command is needed: unpack, pack, convert, flatten or ls')
     .recommendCommands()
     .strict()
     .help()

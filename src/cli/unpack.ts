@@ -1,7 +1,13 @@
 import type { CommandModule } from 'yargs';
+import { WhiteoutError } from '../errors.js';
+import { classifyInput } from '../image/input.js';
+import { openArchiveImage } from '../image/image.js';
+import { unpackImage, unpackMappedLayer } from '../image/unpack.js';
+import { isIdentity } from '../rootfs/idmap.js';
 import { unpackLayer } from '../ops/unpack.js';
 import { readSource } from '../io.js';
 import { type LimitArgs, type Reporter, limitsFrom, parseWhiteoutForm, withLimits } from './common.js';
+import { idMapOf, withIdMapFlags, withImageFlags } from './flatten.js';
 import { info, warn } from './output.js';
 
 interface Args extends LimitArgs {
@@ -13,43 +19,90 @@ interface Args extends LimitArgs {
   force: boolean;
   json: boolean;
   quiet: boolean;
+  platform?: string;
+  ref?: string;
+  uidMap: string[];
+  gidMap: string[];
 }
 
 export function unpackCommand(report: Reporter): CommandModule<object, Args> {
   return {
     command: 'unpack <layer>',
-    describe: 'unpack a layer tar (plain, gzip or zstd) into an overlay-ready directory',
+    describe: 'unpack a layer tar (plain, gzip or zstd) into an overlay-ready directory, or every layer of an image into <dir>/layers/ with a mount line',
     builder: (y) =>
-      withLimits(y)
-        .positional('layer', { type: 'string', demandOption: true, describe: 'layer file, or - for standard input' })
-        .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'directory to create (must not exist, or be empty)' })
-        .option('whiteouts', {
-          type: 'string',
-          default: 'device',
-          choices: ['device', 'xattr', 'aufs'],
-          describe: 'device: 0/0 char devices; xattr: kernel 6.7+ xattr whiteouts (no mknod); aufs: .wh. files (fuse-overlayfs)',
-        })
-        .option('userxattr', { type: 'boolean', default: false, describe: 'use user.overlay.* instead of trusted.overlay.* (mount -o userxattr)' })
-        .option('lower', {
-          type: 'string',
-          array: true,
-          default: [],
-          describe: 'a layer directory below this one, topmost first (repeatable): implied directories take its metadata, a root opaque marker becomes whiteouts',
-        })
-        .option('force', { type: 'boolean', default: false, describe: 'replace a non-empty output directory' })
-        .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON on stdout' })
-        .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no warnings or summary on stderr' })
+      withIdMapFlags(
+        withImageFlags(
+          withLimits(y)
+            .positional('layer', { type: 'string', demandOption: true, describe: 'layer file, or - for standard input; or an image (OCI layout dir or tar, docker save, kaniko tarball)' })
+            .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'directory to create (must not exist, or be empty); for an image, a directory that may already hold layers/' })
+            .option('whiteouts', {
+              type: 'string',
+              default: 'device',
+              choices: ['device', 'xattr', 'aufs'],
+              describe: 'device: 0/0 char devices; xattr: kernel 6.7+ xattr whiteouts (no mknod); aufs: .wh. files (fuse-overlayfs)',
+            })
+            .option('userxattr', { type: 'boolean', default: false, describe: 'use user.overlay.* instead of trusted.overlay.* (mount -o userxattr)' })
+            .option('lower', {
+              type: 'string',
+              array: true,
+              default: [],
+              describe: 'a layer directory below this one, topmost first (repeatable): implied directories take its metadata, a root opaque marker becomes whiteouts',
+            })
+            .option('force', { type: 'boolean', default: false, describe: 'replace a non-empty output directory (a layer only)' })
+            .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON on stdout' })
+            .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no warnings or summary on stderr' }),
+        ),
+      )
         .example('$0 unpack layer.tar.gz -o /var/lib/layers/1', 'unpack with 0/0 device whiteouts')
-        .example('$0 unpack - -o upper --whiteouts xattr --userxattr < layer.tar', 'unprivileged form, from standard input') as never,
+        .example('$0 unpack - -o upper --whiteouts xattr --userxattr < layer.tar', 'unprivileged form, from standard input')
+        .example('$0 unpack image.tar -o /var/lib/img && sh /var/lib/img/mount.sh', 'a whole image as an overlay stack') as never,
     handler: async (a) => {
-      const result = await unpackLayer(readSource(a.layer), a.output, {
-        form: { whiteouts: parseWhiteoutForm(a.whiteouts), userxattr: a.userxattr },
-        lowers: a.lower,
+      // yargs reads a lone `-` given as a positional as an empty flag: it meant standard input.
+      if (a.layer === '') a.layer = '-';
+      const form = { whiteouts: parseWhiteoutForm(a.whiteouts), userxattr: a.userxattr };
+      const idMap = idMapOf(a);
+      // Standard input is always a layer: an image is read in place, standard input cannot be.
+      const input = a.layer === '-' ? undefined : await classifyInput(a.layer);
+      if (input?.kind === 'image') {
+        if (a.lower.length > 0) {
+          await input.archive.close();
+          throw new WhiteoutError('--lower', 'applies to a single layer; an image brings its own lower layers', 'usage');
+        }
+        const image = await openArchiveImage(input.archive, {
+          ...(a.platform !== undefined ? { platform: a.platform } : {}),
+          ...(a.ref !== undefined ? { ref: a.ref } : {}),
+          ...(a.quiet ? {} : { onWarning: warn }),
+        });
+        try {
+          const r = await unpackImage(image, a.output, { form, idMap, limits: limitsFrom(a), ...(a.quiet ? { progress: false } : { onWarning: warn }) });
+          if (a.json) {
+            const layers = r.layers.map((l) => ({ index: l.index, diffID: l.diffID, dir: l.dir, reused: l.reused, ...(l.stats ?? {}) }));
+            process.stdout.write(`${JSON.stringify({ output: a.output, image: image.what, ref: image.ref, mount: r.mountLine, script: r.script, lowerdirs: r.lowerdirs, layers })}\n`);
+          } else {
+            process.stdout.write(`${r.mountLine}\n`);
+            if (!a.quiet) {
+              const reused = r.layers.filter((l) => l.reused).length;
+              info(`unpacked ${r.layers.length - reused} layers${reused ? ` (${reused} already there)` : ''} into ${a.output}/layers; mount with: sh ${r.script}`);
+            }
+          }
+        } finally {
+          await image.close();
+        }
+        report(0);
+        return;
+      }
+      if (a.platform !== undefined || a.ref !== undefined) throw new WhiteoutError(a.platform !== undefined ? '--platform' : '--ref', 'applies to images, not a layer tar', 'usage');
+      const common = {
+        // No --lower: the layers below are unknown (an empty list would say there are none).
+        ...(a.lower.length > 0 ? { lowers: a.lower } : {}),
         force: a.force,
         limits: limitsFrom(a),
         name: a.layer === '-' ? 'stdin' : a.layer,
         ...(a.quiet ? {} : { onWarning: warn }),
-      });
+      };
+      const result = isIdentity(idMap)
+        ? await unpackLayer(readSource(a.layer), a.output, { form, ...common })
+        : await unpackMappedLayer(readSource(a.layer), a.output, { form, idMap, ...common });
       if (a.json) process.stdout.write(`${JSON.stringify({ output: a.output, ...result })}\n`);
       else if (!a.quiet) {
         info(`unpacked ${result.entries} entries (${result.whiteouts} whiteouts, ${result.opaque} opaque dirs) into ${a.output}`);

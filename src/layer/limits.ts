@@ -79,6 +79,8 @@ export async function* checkHardlinks(entries: AsyncIterable<Entry>, what: strin
       if (kinds.get(t) !== 'nondir' || isWithin(t, e.path)) throw bad('the target is not an earlier file of this layer');
       for (const a of ancestors(t)) if (kinds.get(a) === 'nondir') throw bad('the target is not an earlier file of this layer');
     }
+    // An entry's implied parents are directories from here on, whatever stood there before.
+    for (const p of ancestors(e.path)) kinds.set(p, 'dir');
     kinds.set(e.path, e.kind === 'dir' ? 'dir' : 'nondir');
     yield e;
   }

@@ -1,0 +1,70 @@
+/**
+ * Check a blob against its descriptor while it streams past: too many bytes
+ * fail at once, a short blob or a wrong digest fail at the end of the stream,
+ * from inside the iteration, so whoever reads the layer sees the error before
+ * anything below it is trusted (descriptor.md: content from untrusted sources
+ * SHOULD be verified against digest and size).
+ */
+import { createHash } from 'node:crypto';
+import { WhiteoutError } from '../errors.js';
+import { type Digest, formatDigest } from './digest.js';
+
+export interface Expected {
+  digest?: Digest;
+  size?: number;
+  /** Names the blob in messages ("layer 3 blob sha256:…", "config"). */
+  what: string;
+  /** What kind of digest this is, for the message ("digest", "diffID"). */
+  label?: string;
+}
+
+export interface Measured {
+  digest: string;
+  size: number;
+}
+
+/**
+ * Pass `source` through, hashing it (sha256, or the expected digest's
+ * algorithm) and counting it. `onChunk` sees every chunk's length (progress);
+ * `onEnd` gets what was measured, after the checks passed.
+ */
+export async function* verified(
+  source: AsyncIterable<Buffer>,
+  expect: Expected,
+  onChunk?: (n: number) => void,
+  onEnd?: (m: Measured) => void,
+): AsyncGenerator<Buffer> {
+  const alg = expect.digest?.algorithm ?? 'sha256';
+  const hash = createHash(alg);
+  let size = 0;
+  const label = expect.label ?? 'digest';
+  for await (const chunk of source) {
+    size += chunk.length;
+    if (expect.size !== undefined && size > expect.size) {
+      throw new WhiteoutError(expect.what, `is larger than the ${expect.size} bytes its descriptor says`, 'input');
+    }
+    hash.update(chunk);
+    onChunk?.(chunk.length);
+    yield chunk;
+  }
+  if (expect.size !== undefined && size !== expect.size) {
+    throw new WhiteoutError(expect.what, `is ${size} bytes, but its descriptor says ${expect.size}`, 'input');
+  }
+  const hex = hash.digest('hex');
+  if (expect.digest && hex !== expect.digest.hex) {
+    throw new WhiteoutError(expect.what, `${label} mismatch: expected ${formatDigest(expect.digest)}, got ${alg}:${hex}`, 'input');
+  }
+  onEnd?.({ digest: `${alg}:${hex}`, size });
+}
+
+/** Read a small blob whole (JSON documents), verified, refusing more than `max` bytes. */
+export async function readVerified(source: AsyncIterable<Buffer>, expect: Expected, max: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of verified(source, expect)) {
+    n += chunk.length;
+    if (n > max) throw new WhiteoutError(expect.what, `is larger than ${max} bytes; refusing to read it as a JSON document`, 'limit');
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts);
+}
