@@ -95,9 +95,3 @@ export async function planWhiteouts(whiteouts: Iterable<string>, opaque: Readonl
   return plan;
 }
 
-/** @deprecated use planOpaque: kept while src/rootfs moves over. */
-export async function checkOpaqueDirs(opaque: Iterable<string>, kindOf: KindOf, what: string): Promise<void> {
-  const plan = await planOpaque(opaque, kindOf);
-  const first = plan.dropped[0];
-  if (first) throw new (await import('../errors.js')).WhiteoutError(what, `opaque marker in '${display(first.path)}': ${first.reason}`, 'input');
-}

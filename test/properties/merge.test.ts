@@ -5,7 +5,7 @@
  *   1. applyOciLayers(stack)            — the image-spec model, in memory;
  *   2. overlayLookup(unpacked dirs)     — a userland overlay lookup;
  *   3. a kernel overlay mount of them   — the real thing (root only);
- *   4. flatten(tars)                    — not built yet (see the todo below and checkMerge).
+ *   4. flatten(tars)                    — in test/rootfs/ (merge-model, merge-kernel).
  */
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
@@ -37,5 +37,5 @@ describe('P1: unpacked layers merge to what the image spec says', () => {
   }, 900_000);
 
   skippedOracle('kernel mount of the unpacked layers', kernel);
-  it.todo('flatten(tars) = OCI model (flatten is not built yet)');
+  // flatten's side of P1 (flatten = OCI model = kernel mount) is in test/rootfs/merge-model.test.ts and merge-kernel.test.ts.
 });
