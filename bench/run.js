@@ -22,7 +22,10 @@ import { summarise, formatSummary } from './lib/profile.js';
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.dirname(BENCH);
 const OUT = path.join(BENCH, 'out');
-const WORK = path.join(OUT, 'work');
+// --work DIR: where outputs are written (default bench/out/work). On this VM's ext4 (mounted with
+// `discard`) an extraction right after a 1 GB tree was deleted costs 3-6x the sys time, so
+// `--work /dev/shm/whiteout-bench --tag tmpfs` measures the tools without that noise.
+const WORK = path.resolve(process.argv.includes('--work') ? (process.argv[process.argv.indexOf('--work') + 1] ?? '') : path.join(OUT, 'work'));
 // whiteout is run from a snapshot of bin/ and dist/ taken at start: others rebuild dist/ while they work,
 // and every round must time the same code.
 const SNAP = path.join(OUT, 'whiteout-snapshot');
@@ -50,6 +53,7 @@ const VERIFY = !flag('--no-verify');
 // This machine is shared (others run test suites on its 2 CPUs): before each timed run, wait up to this
 // many seconds for the rest of the machine to go quiet, and record how busy it was during the run.
 const QUIET_WAIT = Number(opt('--quiet-wait', '120'));
+const TAG = opt('--tag', '');
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) die('--rounds needs a positive integer');
 
 /** @param {string} msg @returns {never} */
@@ -86,6 +90,9 @@ fs.mkdirSync(OUT, { recursive: true });
   const need = (QUICK ? 1.5e9 : 8e9) + (flag('--huge') ? 14e9 : 0);
   const free = freeBytes(OUT);
   if (free < need) die(`needs ~${(need / 1e9).toFixed(0)} GB free on the file system of ${OUT}, has ${(free / 1e9).toFixed(1)} GB`);
+  fs.mkdirSync(WORK, { recursive: true });
+  const workNeed = QUICK ? 1e9 : 6e9;
+  if (path.relative(OUT, WORK).startsWith('..') && freeBytes(WORK) < workNeed) die(`needs ~${workNeed / 1e9} GB free in ${WORK}`);
 }
 if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'main.js'))) die('dist/ is not built: run `npm run bench` (it builds first) or `npm run build`');
 fs.rmSync(SNAP, { recursive: true, force: true });
@@ -125,6 +132,7 @@ const HAS_HIDDEN = hasCommand('hidden');
 const inputs = await ensureInputs(OUT, { seed: SEED, size: QUICK ? 'quick' : 'full' });
 const { big, wh10k, image } = inputs;
 const machine = describeMachine(OUT, REPO);
+const workFs = spawnSync('findmnt', ['-n', '-o', 'FSTYPE,OPTIONS', '-T', WORK]).stdout?.toString().trim() ?? '?';
 
 // Warm the page cache once, so every tool in every round reads its input from memory.
 const allInputs = [big.tar, /** @type {string} */ (big.gz), wh10k.tar, ...image.blobs];
@@ -137,8 +145,11 @@ if (have('fincore')) {
   cacheNote += `; ${((inCache / total) * 100).toFixed(0)}% of input bytes in the page cache after warm-up (fincore)`;
 }
 
+// Never wipe a --work dir the benchmark did not make: it must be empty or carry our marker.
+if (fs.existsSync(WORK) && fs.readdirSync(WORK).length && !fs.existsSync(path.join(WORK, '.whiteout-bench'))) die(`--work ${WORK} is not empty and not a benchmark work dir`);
 fs.rmSync(WORK, { recursive: true, force: true });
 fs.mkdirSync(WORK, { recursive: true });
+fs.writeFileSync(path.join(WORK, '.whiteout-bench'), '');
 /** @param {string} p */
 const rm = (p) => fs.rmSync(p, { recursive: true, force: true });
 
@@ -483,7 +494,7 @@ lines.push('');
 lines.push(`machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB} GiB, ${machine.kernel}, node ${machine.node}; bench/out on ${machine.benchOutFs}`);
 lines.push(`peers: ${machine.gnuTar}; ${machine.gzip}; umoci ${machine.umoci}; node-tar ${nodeTarVersion}; whiteout ${machine.whiteout}`);
 lines.push(`inputs: big.tar ${fmtCount(big)} (gz ${((big.gzBytes ?? 0) / 1e9).toFixed(2)} GB); wh10k.tar ${fmtCount(wh10k)}; image ${image.blobs.length} layers, ${(image.tarBytes / 1e9).toFixed(2)} GB uncompressed, ${(image.gzBytes / 1e9).toFixed(2)} GB gzip`);
-lines.push(`cache: ${cacheNote}; sync before every timed run; outputs deleted between runs (untimed)`);
+lines.push(`outputs: ${WORK} on ${workFs}; cache: ${cacheNote}; sync before every timed run; outputs deleted between runs (untimed)`);
 for (const p of profiles) lines.push('', p.text);
 if (failures.length) lines.push('', 'FAILURES:', ...failures.map((f) => `  ${f}`));
 const report = lines.join('\n');
@@ -503,6 +514,7 @@ const json = {
   seed: SEED,
   machine,
   peers: { gnuTar: machine.gnuTar, umoci: machine.umoci, nodeTar: nodeTarVersion },
+  work: { dir: WORK, fs: workFs },
   timing: { cpuAndRss: haveGnuTime ? '/usr/bin/time -f "%e %U %S %M" (rusage of the child and its waited-for descendants)' : 'bash time + /proc VmHWM poller', wall: 'hrtime around the child', cache: cacheNote },
   inputs: { big: { counts: big.counts, tarBytes: big.tarBytes, gzBytes: big.gzBytes }, wh10k: { counts: wh10k.counts, tarBytes: wh10k.tarBytes }, image: { counts: image.counts, tarBytes: image.tarBytes, gzBytes: image.gzBytes }, params: inputs.params },
   results,
@@ -511,7 +523,7 @@ const json = {
   failures,
   report,
 };
-const suffix = QUICK ? '-quick' : '';
+const suffix = `${QUICK ? '-quick' : ''}${TAG ? `-${TAG}` : ''}`;
 fs.writeFileSync(path.join(OUT, `results${suffix}.json`), `${JSON.stringify(json, null, 2)}\n`);
 const png = renderChart({
   title: `whiteout vs peers${QUICK ? ' (quick inputs)' : ''}`,
@@ -526,10 +538,10 @@ const png = renderChart({
 fs.writeFileSync(path.join(OUT, `results${suffix}.png`), png);
 if (!QUICK && !ONLY.length) {
   // The committed copies are full-size runs of every case only, so they stay comparable.
-  fs.copyFileSync(path.join(OUT, 'results.json'), path.join(BENCH, 'results.json'));
-  fs.copyFileSync(path.join(OUT, 'results.png'), path.join(BENCH, 'results.png'));
+  fs.copyFileSync(path.join(OUT, `results${suffix}.json`), path.join(BENCH, `results${suffix}.json`));
+  fs.copyFileSync(path.join(OUT, `results${suffix}.png`), path.join(BENCH, `results${suffix}.png`));
 }
-log(`wrote ${path.relative(REPO, path.join(OUT, `results${suffix}.json`))} and .png${!QUICK && !ONLY.length ? ', copied to bench/results.json and bench/results.png' : ''}`);
+log(`wrote ${path.relative(REPO, path.join(OUT, `results${suffix}.json`))} and .png${!QUICK && !ONLY.length ? `, copied to bench/results${suffix}.json and .png` : ''}`);
 if (failures.length) {
   log(`${failures.length} failure(s): see above`);
   process.exitCode = 1;

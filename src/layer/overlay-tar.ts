@@ -8,7 +8,7 @@
  */
 import type { ContentEntry, Entry, Meta } from '../entry.js';
 import { WhiteoutError, type WarningSink } from '../errors.js';
-import { OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, ancestors, baseOf, display, normalizeName, parentOf } from '../paths.js';
+import { OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, ancestors, baseOf, display, isWithin, normalizeName, parentOf } from '../paths.js';
 import { readTar } from '../tar/read.js';
 import type { TarHeader, TarLimits, TarWriteEntry } from '../tar/types.js';
 import { writeTar } from '../tar/write.js';
@@ -91,7 +91,8 @@ export async function* writeOverlayTar(open: () => AsyncIterable<Entry>, opts: O
         kinds.set(a, 'dir');
       }
       if (e.kind === 'dir' && kinds.get(e.path) === 'nondir') fresh.add(e.path);
-      if (e.kind !== 'dir') fresh.delete(e.path);
+      // A non-directory removes what this layer had at and below its path.
+      if (e.kind !== 'dir') for (const d of fresh) if (isWithin(d, e.path)) fresh.delete(d);
       kinds.set(e.path, e.kind === 'dir' ? 'dir' : 'nondir');
       if (e.kind === 'dir') explicitDirs.add(e.path);
       if (e.kind === 'file') for await (const _ of e.body) void _;

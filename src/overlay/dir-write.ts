@@ -61,6 +61,8 @@ export class OverlayDirWriter {
   private readonly dirMeta = new Map<string, DirMeta>();
   private rootMeta: DirMeta | undefined;
   private readonly whiteouts = new Set<string>();
+  /** Directories that replaced a non-directory of this layer: opaque, unless removed again. */
+  private readonly freshDirs = new Set<string>();
   /** Implied directories whose metadata was copied from a lower layer. */
   private readonly copiedFromLower = new Set<string>();
   private readonly opaque = new Set<string>();
@@ -157,7 +159,9 @@ export class OverlayDirWriter {
       if (!hasCode(err, 'EEXIST')) throw err;
       const st = await lstatOrUndefined(target);
       if (st?.isDirectory() && this.dirs.has(p)) {
-        // Directory over directory: the later entry's attributes replace the earlier ones (layer.md X1).
+        // Directory over directory: the later entry's attributes replace the earlier ones (layer.md X1),
+        // the owner too, even when it is the process's own (the earlier one may have differed).
+        if (this.keepOwners && (Number(st.uid) !== dm.meta.uid || Number(st.gid) !== dm.meta.gid)) fs.lchownSync(target, dm.meta.uid, dm.meta.gid);
         await this.applyOwnerAndXattrs(target, dm, true);
         this.dirMeta.set(p, dm);
         return;
@@ -167,7 +171,7 @@ export class OverlayDirWriter {
       fs.mkdirSync(target, 0o700);
       // The non-directory this layer wrote first replaced whatever was below; the
       // directory that replaces it in turn is new: opaque, with no lower metadata.
-      this.opaque.add(p);
+      this.freshDirs.add(p);
       if (dm.stored) dm = { meta: defaultMeta(), stored: false };
     }
     if (dm.stored) this.copiedFromLower.add(p);
@@ -234,6 +238,7 @@ export class OverlayDirWriter {
     if (st.isDirectory()) {
       fs.rmSync(target, { recursive: true, force: true });
       for (const d of this.dirs) if (isWithin(d, p)) this.dirs.delete(d);
+      for (const d of this.freshDirs) if (isWithin(d, p)) this.freshDirs.delete(d);
       for (const d of this.dirMeta.keys()) if (isWithin(d, p)) this.dirMeta.delete(d);
     } else {
       fs.unlinkSync(target);
@@ -354,6 +359,7 @@ export class OverlayDirWriter {
     const opaquePlan = await planOpaque(this.opaque, (p) => this.kindOf(p));
     this.opaque.clear();
     for (const d of opaquePlan.kept) this.opaque.add(d);
+    for (const d of this.freshDirs) this.opaque.add(d);
     // Opaque markers apply first and imply their directory.
     for (const d of opaquePlan.kept) if (d !== ROOT) await this.ensureDir(d);
 
