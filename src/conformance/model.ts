@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { readXattrs } from '../fs/xattr.js';
 import type { WhiteoutForm } from '../overlay/forms.js';
-import { type RawNode, type TreeSnapshot, snapshotFromRaw } from './snapshot.js';
+import { type RawNode, type TreeSnapshot, rawNodeOf, snapshotFromRaw } from './snapshot.js';
 import { MemTree, type MemMeta } from './tree.js';
 
 // ---- the abstract layer --------------------------------------------------------
@@ -236,18 +236,7 @@ export async function overlayLookup(layerDirs: readonly string[], form: LookupFo
     const st = o.st;
     const xattrs: Record<string, string> = {};
     for (const [k, v] of mergedXattrs(o.xattrs, ns)) xattrs[k] = v.toString('hex');
-    const raw: RawNode = {
-      path: p,
-      mode: Number(st.mode),
-      uid: Number(st.uid),
-      gid: Number(st.gid),
-      mtimeNs: String(st.mtimeNs),
-      size: Number(st.size),
-      nlink: Number(st.nlink),
-      inode: `${st.dev}:${st.ino}`,
-      rdev: String(st.rdev),
-      xattrs,
-    };
+    const raw = rawNodeOf(p, st, xattrs);
     if (st.isFile()) raw.sha256 = sha256(await fs.promises.readFile(real(o.layer, p)));
     if (st.isSymbolicLink()) raw.target = await fs.promises.readlink(real(o.layer, p), { encoding: 'latin1' });
     raws.push(raw);

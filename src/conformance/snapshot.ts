@@ -128,6 +128,22 @@ function devMinor(rdev: bigint): number {
 }
 
 /** Build a snapshot from walker records (sockets and other types are dropped). */
+/** The stat fields a snapshot keeps, in the form `snapshotFromRaw` takes (content and link target added by the caller). */
+export function rawNodeOf(path: string, st: fs.BigIntStats, xattrs: Record<string, string>): RawNode {
+  return {
+    path,
+    mode: Number(st.mode),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    mtimeNs: String(st.mtimeNs),
+    size: Number(st.size),
+    nlink: Number(st.nlink),
+    inode: `${st.dev}:${st.ino}`,
+    rdev: String(st.rdev),
+    xattrs,
+  };
+}
+
 export function snapshotFromRaw(raws: Iterable<RawNode>, ghosts: Iterable<string> = []): TreeSnapshot {
   const nodes = new Map<string, SnapNode>();
   const inodes = new Map<string, string[]>();
@@ -207,18 +223,7 @@ export async function snapshotDir(dir: string, opts: SnapshotOptions = {}): Prom
     }
     const xattrs: Record<string, string> = {};
     if (!st.isSocket()) for (const [k, v] of await readXattrs(real)) xattrs[k] = v.toString('hex');
-    const raw: RawNode = {
-      path: p,
-      mode: Number(st.mode),
-      uid: Number(st.uid),
-      gid: Number(st.gid),
-      mtimeNs: String(st.mtimeNs),
-      size: Number(st.size),
-      nlink: Number(st.nlink),
-      inode: `${st.dev}:${st.ino}`,
-      rdev: String(st.rdev),
-      xattrs,
-    };
+    const raw = rawNodeOf(p, st, xattrs);
     if (st.isFile()) raw.sha256 = await hashFile(real);
     if (st.isSymbolicLink()) raw.target = await fs.promises.readlink(real, { encoding: 'latin1' });
     raws.push(raw);

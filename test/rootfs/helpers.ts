@@ -6,15 +6,9 @@ import { type TreeSnapshot, snapshotDir, snapshotTar } from '../../src/conforman
 import type { ImageLayer } from '../../src/image/image.js';
 import { type FlattenOptions, flattenToDir, flattenToTarFile } from '../../src/rootfs/flatten.js';
 
-export async function* bytes(b: Buffer): AsyncGenerator<Buffer> {
-  yield b;
-}
+import { bytes, collect, rmrf } from '../properties/harness.js';
 
-export async function collect(src: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of src) chunks.push(c);
-  return Buffer.concat(chunks);
-}
+export { bytes, collect, rmrf };
 
 /** Uncompressed layer tars (bottom first) as image layers; `opens` counts how often each was read. */
 export function memoryLayers(tars: readonly Buffer[], opens: number[] = []): ImageLayer[] {
@@ -31,10 +25,6 @@ export function memoryLayers(tars: readonly Buffer[], opens: number[] = []): Ima
 
 export function tempBase(prefix = 'whiteout-rootfs-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
-
-export function rmrf(dir: string): void {
-  fs.rmSync(dir, { recursive: true, force: true });
 }
 
 function outName(base: string, ext = ''): string {
