@@ -51,7 +51,62 @@ export function isIdentity(m: IdMapping | undefined): boolean {
   return !m || (m.uids.length === 0 && m.gids.length === 0);
 }
 
-/** Shift the owners of every content entry. Names (uname/gname) are dropped: they no longer fit the numbers. */
+const CAP_XATTR = 'security.capability';
+const ACL_XATTRS = ['system.posix_acl_access', 'system.posix_acl_default'];
+/** vfs_cap_data revision 3 (include/uapi/linux/capability.h): 4-byte magic, 2 × (permitted, inheritable), then rootid. */
+const VFS_CAP_REVISION_MASK = 0xff000000;
+const VFS_CAP_REVISION_3 = 0x03000000;
+const VFS_CAP_V3_SIZE = 24;
+/** posix_acl_xattr (include/uapi/linux/posix_acl_xattr.h): 4-byte version header, then 8-byte entries (tag u16, perm u16, id u32). */
+const ACL_VERSION = 2;
+const ACL_USER = 0x02;
+const ACL_GROUP = 0x08;
+
+/**
+ * Ids also live inside two kinds of xattr values. A v3 file capability names the
+ * uid of the namespace root that owns it; the kernel ignores the capability in
+ * any namespace whose root is not that uid, so it must move with the map. (A v2
+ * capability has no rootid and counts as owned by the initial namespace's root,
+ * which every namespace honours: it stays as it is.) A POSIX ACL names users and
+ * groups by number. A value that cannot be parsed is refused, not passed through
+ * unshifted.
+ */
+function mapXattrs(xattrs: Map<string, Buffer>, m: IdMapping, where: (kind: string, id: number) => () => string, path: string): Map<string, Buffer> {
+  let out: Map<string, Buffer> | undefined;
+  const set = (k: string, v: Buffer) => {
+    out ??= new Map(xattrs);
+    out.set(k, v);
+  };
+  const cap = xattrs.get(CAP_XATTR);
+  if (cap && cap.length >= 4 && ((cap.readUInt32LE(0) & VFS_CAP_REVISION_MASK) >>> 0) === VFS_CAP_REVISION_3) {
+    if (cap.length !== VFS_CAP_V3_SIZE) throw new WhiteoutError(`xattr ${CAP_XATTR} of '${display(path)}'`, `a v3 capability is ${VFS_CAP_V3_SIZE} bytes, this one is ${cap.length}`, 'input');
+    const v = Buffer.from(cap);
+    const rootid = v.readUInt32LE(20);
+    v.writeUInt32LE(mapId(m.uids, rootid, where('capability rootid', rootid)), 20);
+    set(CAP_XATTR, v);
+  }
+  for (const name of ACL_XATTRS) {
+    const acl = xattrs.get(name);
+    if (!acl) continue;
+    if (acl.length < 4 || (acl.length - 4) % 8 !== 0 || acl.readUInt32LE(0) !== ACL_VERSION) {
+      throw new WhiteoutError(`xattr ${name} of '${display(path)}'`, 'is not a version-2 POSIX ACL, so the ids in it cannot be shifted', 'input');
+    }
+    const v = Buffer.from(acl);
+    for (let o = 4; o < v.length; o += 8) {
+      const tag = v.readUInt16LE(o);
+      const id = v.readUInt32LE(o + 4);
+      if (tag === ACL_USER) v.writeUInt32LE(mapId(m.uids, id, where('ACL uid', id)), o + 4);
+      else if (tag === ACL_GROUP) v.writeUInt32LE(mapId(m.gids, id, where('ACL gid', id)), o + 4);
+    }
+    set(name, v);
+  }
+  return out ?? xattrs;
+}
+
+/**
+ * Shift the owners of every content entry, and the ids inside capability and ACL
+ * xattrs. Names (uname/gname) are dropped: they no longer fit the numbers.
+ */
 export async function* mapOwners<E extends Entry>(entries: AsyncIterable<E>, m: IdMapping | undefined): AsyncGenerator<E> {
   if (isIdentity(m) || !m) {
     yield* entries;
@@ -64,7 +119,12 @@ export async function* mapOwners<E extends Entry>(entries: AsyncIterable<E>, m: 
     }
     const where = (kind: string, id: number) => () => `${kind} ${id} of '${display(e.path)}'`;
     const { uname: _u, gname: _g, ...rest } = e.meta;
-    const meta = { ...rest, uid: mapId(m.uids, e.meta.uid, where('uid', e.meta.uid)), gid: mapId(m.gids, e.meta.gid, where('gid', e.meta.gid)) };
+    const meta = {
+      ...rest,
+      uid: mapId(m.uids, e.meta.uid, where('uid', e.meta.uid)),
+      gid: mapId(m.gids, e.meta.gid, where('gid', e.meta.gid)),
+      xattrs: e.meta.xattrs.size === 0 ? e.meta.xattrs : mapXattrs(e.meta.xattrs, m, where, e.path),
+    };
     yield { ...e, meta };
   }
 }
