@@ -7,6 +7,7 @@ import { hideBin } from 'yargs/helpers';
 import { cleanupPendingSync } from '../fs/atomic.js';
 import { WhiteoutError } from '../errors.js';
 import { EXIT_USAGE, describeError, exitCodeFor } from './output.js';
+import { checkCommand } from './check.js';
 import { convertCommand } from './convert.js';
 import { flattenCommand } from './flatten.js';
 import { lsCommand } from './ls.js';
@@ -33,7 +34,8 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
     .command(convertCommand((c) => (exitCode = c)))
     .command(flattenCommand((c) => (exitCode = c)))
     .command(lsCommand((c) => (exitCode = c)))
-    .demandCommand(1, 'a command is needed: unpack, pack, convert, flatten or ls')
+    .command(checkCommand((c) => (exitCode = c)))
+    .demandCommand(1, 'a command is needed: unpack, pack, convert, flatten, ls or check')
     .recommendCommands()
     .strict()
     .help()
