@@ -41,3 +41,8 @@ export { mergeLayers, findReplacedDirs, NeedsLookahead, type MergeLayer, type Me
 export { type IdMapping, type IdRange, parseIdRanges, mapOwners } from './rootfs/idmap.js';
 export { type LayerSelection, parseLayerRange, selectLayers } from './rootfs/select.js';
 export { RootfsDirWriter, type RootfsWriteOptions } from './rootfs/dir-write.js';
+
+// Lint (SPEC.md §16).
+export { checkInputs, type CheckReport, type CheckOptions, type CheckTarget } from './check/check.js';
+export { RULES, type Rule, type Severity } from './check/rules.js';
+export type { Finding } from './check/finding.js';
