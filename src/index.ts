@@ -46,3 +46,11 @@ export { RootfsDirWriter, type RootfsWriteOptions } from './rootfs/dir-write.js'
 export { checkInputs, type CheckReport, type CheckOptions, type CheckTarget } from './check/check.js';
 export { RULES, type Rule, type Severity } from './check/rules.js';
 export type { Finding } from './check/finding.js';
+
+// Audit: what an image deletes but still ships, its secrets, and recovering it (SPEC.md §15).
+export { auditLayers, type AuditSource, type AuditOptions, type AuditResult, type HiddenItem, type HiddenReason, type LayerStats } from './audit/audit.js';
+export { auditImageLayers, type ImageAuditOptions } from './audit/audit-image.js';
+export { builtinRules, type SecretRule, type Finding as SecretFinding } from './audit/secret-rules.js';
+export { SecretMatcher, scanBody } from './audit/secret-scan.js';
+export { parseRulesFile, loadRulesFile } from './audit/rules-file.js';
+export { recoverPath, type RecoverSource, type RecoverOptions } from './audit/recover.js';

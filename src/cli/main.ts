@@ -10,8 +10,10 @@ import { EXIT_USAGE, describeError, exitCodeFor } from './output.js';
 import { checkCommand } from './check.js';
 import { convertCommand } from './convert.js';
 import { flattenCommand } from './flatten.js';
+import { hiddenCommand } from './hidden.js';
 import { lsCommand } from './ls.js';
 import { packCommand } from './pack.js';
+import { recoverCommand } from './recover.js';
 import { unpackCommand } from './unpack.js';
 
 function onSignal(signal: NodeJS.Signals, code: number): void {
@@ -34,8 +36,10 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
     .command(convertCommand((c) => (exitCode = c)))
     .command(flattenCommand((c) => (exitCode = c)))
     .command(lsCommand((c) => (exitCode = c)))
+    .command(hiddenCommand((c) => (exitCode = c)))
+    .command(recoverCommand((c) => (exitCode = c)))
     .command(checkCommand((c) => (exitCode = c)))
-    .demandCommand(1, 'a command is needed: unpack, pack, convert, flatten, ls or check')
+    .demandCommand(1, 'a command is needed: unpack, pack, convert, flatten, ls, check, hidden or recover')
     .recommendCommands()
     .strict()
     .help()

@@ -80,9 +80,11 @@ export async function withAtomicDir<T>(target: string, force: boolean, fn: (w: A
 }
 
 /**
- * Write a file at `target` atomically from a byte stream.
+ * Write a file at `target` atomically from a byte stream. `mode` is the new
+ * file's permission (before the umask): recover writes 0600, since what it
+ * writes may be a secret.
  */
-export async function writeFileAtomic(target: string, force: boolean, data: AsyncIterable<Buffer>): Promise<void> {
+export async function writeFileAtomic(target: string, force: boolean, data: AsyncIterable<Buffer>, mode = 0o644): Promise<void> {
   const abs = path.resolve(target);
   if (!force) {
     try {
@@ -95,7 +97,7 @@ export async function writeFileAtomic(target: string, force: boolean, data: Asyn
   const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.whiteout-${process.pid}-${Date.now()}.tmp`);
   pending.add(tmp);
   try {
-    const fh = await fs.promises.open(tmp, 'wx', 0o644);
+    const fh = await fs.promises.open(tmp, 'wx', mode);
     try {
       // One write in flight while the next chunk is made: the producer and the disk overlap.
       let pending: Promise<unknown> | undefined;

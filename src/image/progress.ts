@@ -12,7 +12,8 @@ export interface Progress {
 
 const silent: Progress = { layer: () => () => {}, done: () => {} };
 
-function human(n: number): string {
+/** Bytes for people: 512 B, 1.5 KiB, 20 MiB. */
+export function human(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
   let v = n / 1024;

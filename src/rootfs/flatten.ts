@@ -34,7 +34,7 @@ export interface FlattenStats {
 }
 
 /** Say each warning once: a layer read twice (hardlinks) would say them twice. */
-function once(warn: WarningSink | undefined): WarningSink | undefined {
+export function once(warn: WarningSink | undefined): WarningSink | undefined {
   if (!warn) return undefined;
   const seen = new Set<string>();
   return (m) => {
