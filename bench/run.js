@@ -231,10 +231,11 @@ const cases = [
     target: null,
     ...(HAS_HIDDEN ? {} : { unavailable: 'hidden: not available yet' }),
     tools: [
-      // The CLI shape is a guess until hidden lands: `whiteout hidden <image>`.
-      { name: 'whiteout hidden', ours: true, spec: () => ({ argv: wo('hidden', image.layout) }) },
+      // Both read every layer of the image once; hidden also merges them and (by default) scans hidden files for secrets.
+      { name: 'whiteout hidden', ours: true, spec: () => ({ argv: wo('hidden', image.layout, '-q') }) },
       { name: 'GNU tar -tzf (each layer)', ours: false, spec: () => ({ argv: ['sh', '-c', 'for b; do tar -tzf "$b" || exit 1; done', 'sh', ...image.blobs] }) },
     ],
+    verify: () => verifyHidden(),
   },
 ].filter((c) => !ONLY.length || ONLY.includes(c.id));
 
@@ -270,6 +271,23 @@ function verifyFlatten(flat, bundle) {
   if (fs.existsSync(flat) && fs.statSync(flat).isDirectory()) diffs.push(...compareTrees(fs.existsSync(path.join(flat, 'rootfs')) ? path.join(flat, 'rootfs') : flat, rootfs).map((d) => `flatten vs umoci: ${d}`));
   else if (fs.existsSync(flat)) diffs.push(...compareNameSets(new Set([...JSON.parse(fs.readFileSync(image.expected, 'utf8'))].map((e) => e[0])), tarNames(flat), 'flatten tar vs model'));
   log(`  verified flatten: ${m.entries} entries in umoci's rootfs: ${diffs.length ? 'DIFFERENT' : 'as the model predicts'}`);
+  return diffs;
+}
+
+/** hidden's --json report must name what the generator's image deletes in upper layers but ships below. */
+function verifyHidden() {
+  const r = spawnSync(NODE, [WHITEOUT, 'hidden', image.layout, '-q', '--json'], { maxBuffer: 1 << 30 });
+  const diffs = [];
+  if (r.status !== 0) diffs.push(`whiteout hidden --json: exit ${r.status}: ${r.stderr.toString().trim().split('\n').slice(-1)[0]}`);
+  else {
+    try {
+      const doc = JSON.parse(r.stdout.toString());
+      if (typeof doc !== 'object' || doc === null) diffs.push('whiteout hidden --json: not a JSON object');
+    } catch (e) {
+      diffs.push(`whiteout hidden --json: not JSON: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  log(`  verified hidden: ${diffs.length ? 'FAILED' : 'ran, --json output parses'}`);
   return diffs;
 }
 

@@ -7,14 +7,36 @@ import { hideBin } from 'yargs/helpers';
 import { cleanupPendingSync } from '../fs/atomic.js';
 import { WhiteoutError } from '../errors.js';
 import { EXIT_USAGE, describeError, exitCodeFor } from './output.js';
-import { checkCommand } from './check.js';
-import { convertCommand } from './convert.js';
-import { flattenCommand } from './flatten.js';
-import { hiddenCommand } from './hidden.js';
-import { lsCommand } from './ls.js';
-import { packCommand } from './pack.js';
-import { recoverCommand } from './recover.js';
-import { unpackCommand } from './unpack.js';
+import type { CommandModule } from 'yargs';
+import type { Reporter } from './common.js';
+
+type CommandFactory = (report: Reporter) => CommandModule<object, never>;
+
+/**
+ * Every command, loaded only when it is the one to run: importing all of them
+ * (and the libraries behind them) cost 30–60 ms of startup, which a small layer
+ * pays in full (SPEC.md §10). To add a command, add one line here.
+ */
+const COMMANDS: readonly { name: string; load: () => Promise<CommandFactory> }[] = [
+  { name: 'unpack', load: async () => (await import('./unpack.js')).unpackCommand as CommandFactory },
+  { name: 'pack', load: async () => (await import('./pack.js')).packCommand as CommandFactory },
+  { name: 'convert', load: async () => (await import('./convert.js')).convertCommand as CommandFactory },
+  { name: 'flatten', load: async () => (await import('./flatten.js')).flattenCommand as CommandFactory },
+  { name: 'ls', load: async () => (await import('./ls.js')).lsCommand as CommandFactory },
+  { name: 'hidden', load: async () => (await import('./hidden.js')).hiddenCommand as CommandFactory },
+  { name: 'recover', load: async () => (await import('./recover.js')).recoverCommand as CommandFactory },
+  { name: 'check', load: async () => (await import('./check.js')).checkCommand as CommandFactory },
+];
+
+/**
+ * The commands to register: only the one named by the first word when it names
+ * one; all of them otherwise (top-level --help, --version, a typo to suggest for).
+ */
+async function commandsFor(argv: readonly string[]): Promise<CommandFactory[]> {
+  const first = argv.find((a) => !a.startsWith('-'));
+  const chosen = COMMANDS.find((c) => c.name === first);
+  return Promise.all((chosen ? [chosen] : COMMANDS).map((c) => c.load()));
+}
 
 function onSignal(signal: NodeJS.Signals, code: number): void {
   process.on(signal, () => {
@@ -28,24 +50,20 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
   onSignal('SIGINT', 130);
   onSignal('SIGTERM', 143);
   let exitCode = 0;
+  const factories = await commandsFor(argv);
   const cli = yargs(argv)
     .scriptName('whiteout')
     .usage('$0 <command> [options]\n\nConvert container-image whiteouts between the OCI tar form and the overlayfs on-disk form.')
-    .command(unpackCommand((c) => (exitCode = c)))
-    .command(packCommand((c) => (exitCode = c)))
-    .command(convertCommand((c) => (exitCode = c)))
-    .command(flattenCommand((c) => (exitCode = c)))
-    .command(lsCommand((c) => (exitCode = c)))
-    .command(hiddenCommand((c) => (exitCode = c)))
-    .command(recoverCommand((c) => (exitCode = c)))
-    .command(checkCommand((c) => (exitCode = c)))
+    .command(factories.map((f) => f((c) => (exitCode = c))))
     .demandCommand(1, 'a command is needed: unpack, pack, convert, flatten, ls, check, hidden or recover')
     .recommendCommands()
     .strict()
     .help()
     .alias('h', 'help')
     .version()
-    .wrap(Math.min(100, process.stdout.columns || 100))
+    // Wrapped only when shown: yargs lays out the help before running any command,
+    // and laying it out to a width was ~50 ms of every run.
+    .wrap(argv.includes('--help') || argv.includes('-h') ? Math.min(100, process.stdout.columns || 100) : null)
     .fail((msg, err) => {
       if (err) throw err;
       throw new WhiteoutError('usage', `${msg} (see whiteout --help)`, 'usage');

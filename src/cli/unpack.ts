@@ -5,7 +5,8 @@ import { openArchiveImage } from '../image/image.js';
 import { unpackImage, unpackMappedLayer } from '../image/unpack.js';
 import { isIdentity } from '../rootfs/idmap.js';
 import { unpackLayer } from '../ops/unpack.js';
-import { readSource } from '../io.js';
+import { readSource, sourceSize } from '../io.js';
+import { worthAHashThread } from '../tar/digest.js';
 import { type LimitArgs, type Reporter, limitsFrom, parseWhiteoutForm, withLimits } from './common.js';
 import { idMapOf, withIdMapFlags, withImageFlags } from './flatten.js';
 import { info, warn } from './output.js';
@@ -98,6 +99,7 @@ export function unpackCommand(report: Reporter): CommandModule<object, Args> {
         force: a.force,
         limits: limitsFrom(a),
         name: a.layer === '-' ? 'stdin' : a.layer,
+        hashInWorker: worthAHashThread(sourceSize(a.layer)),
         ...(a.quiet ? {} : { onWarning: warn }),
       };
       const result = isIdentity(idMap)

@@ -90,7 +90,7 @@ function imageLayer(archive: Archive, src: LayerSource, index: number, diffID: D
         { what: `${what} blob`, ...(src.digest ? { digest: src.digest } : {}), ...(src.size !== undefined ? { size: src.size } : {}) },
         events.onBytes,
       );
-      return verified(decompress(blob, { name: what }), { what, label: 'diffID', ...(diffID ? { digest: diffID } : {}) }, undefined, events.onTar);
+      return verified(decompress(blob, { name: what }), { what, label: 'diffID', sizeHint: size, ...(diffID ? { digest: diffID } : {}) }, undefined, events.onTar);
     },
   };
   if (src.mediaType !== undefined) layer.mediaType = src.mediaType;
@@ -148,7 +148,7 @@ function plainLayer(input: Extract<Input, { kind: 'layer' }>, index: number, siz
     what,
     size,
     open(events = {}) {
-      return verified(decompress(verified(readSource(input.file), { what }, events.onBytes), { name: what }), { what, label: 'diffID' }, undefined, events.onTar);
+      return verified(decompress(verified(readSource(input.file), { what, sizeHint: size }, events.onBytes), { name: what }), { what, label: 'diffID', sizeHint: size }, undefined, events.onTar);
     },
   };
 }

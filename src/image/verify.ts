@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { WhiteoutError } from '../errors.js';
+import { ThreadedHash, worthAHashThread } from '../tar/digest.js';
 import { type Digest, formatDigest } from './digest.js';
 
 export interface Expected {
@@ -16,6 +17,8 @@ export interface Expected {
   what: string;
   /** What kind of digest this is, for the message ("digest", "diffID"). */
   label?: string;
+  /** Roughly how many bytes to expect when `size` is not known (a diffID: the blob's size). */
+  sizeHint?: number;
 }
 
 export interface Measured {
@@ -35,26 +38,34 @@ export async function* verified(
   onEnd?: (m: Measured) => void,
 ): AsyncGenerator<Buffer> {
   const alg = expect.digest?.algorithm ?? 'sha256';
-  const hash = createHash(alg);
-  let size = 0;
-  const label = expect.label ?? 'digest';
-  for await (const chunk of source) {
-    size += chunk.length;
-    if (expect.size !== undefined && size > expect.size) {
-      throw new WhiteoutError(expect.what, `is larger than the ${expect.size} bytes its descriptor says`, 'input');
+  // A big blob is hashed on the shared hashing thread, off the thread that parses and writes (SPEC.md §10).
+  const threaded = worthAHashThread(expect.size ?? expect.sizeHint ?? 0) ? new ThreadedHash(alg) : undefined;
+  const hash = threaded ? undefined : createHash(alg);
+  try {
+    let size = 0;
+    const label = expect.label ?? 'digest';
+    for await (const chunk of source) {
+      size += chunk.length;
+      if (expect.size !== undefined && size > expect.size) {
+        throw new WhiteoutError(expect.what, `is larger than the ${expect.size} bytes its descriptor says`, 'input');
+      }
+      if (threaded) await threaded.update(chunk);
+      else hash!.update(chunk);
+      onChunk?.(chunk.length);
+      yield chunk;
     }
-    hash.update(chunk);
-    onChunk?.(chunk.length);
-    yield chunk;
+    if (expect.size !== undefined && size !== expect.size) {
+      throw new WhiteoutError(expect.what, `is ${size} bytes, but its descriptor says ${expect.size}`, 'input');
+    }
+    const hex = threaded ? await threaded.digest() : hash!.digest('hex');
+    if (expect.digest && hex !== expect.digest.hex) {
+      throw new WhiteoutError(expect.what, `${label} mismatch: expected ${formatDigest(expect.digest)}, got ${alg}:${hex}`, 'input');
+    }
+    onEnd?.({ digest: `${alg}:${hex}`, size });
+  } finally {
+    // Abandoned or failed part way: the thread forgets this hash.
+    threaded?.abort();
   }
-  if (expect.size !== undefined && size !== expect.size) {
-    throw new WhiteoutError(expect.what, `is ${size} bytes, but its descriptor says ${expect.size}`, 'input');
-  }
-  const hex = hash.digest('hex');
-  if (expect.digest && hex !== expect.digest.hex) {
-    throw new WhiteoutError(expect.what, `${label} mismatch: expected ${formatDigest(expect.digest)}, got ${alg}:${hex}`, 'input');
-  }
-  onEnd?.({ digest: `${alg}:${hex}`, size });
 }
 
 /** Read a small blob whole (JSON documents), verified, refusing more than `max` bytes. */

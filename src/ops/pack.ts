@@ -13,6 +13,8 @@ export interface PackOptions {
   aufs?: boolean;
   compression?: Compression;
   onWarning?: WarningSink;
+  /** Hash the output in worker threads (src/tar/digest.ts): for a big directory; off by default. */
+  hashInWorker?: boolean;
 }
 
 export interface PackedLayer {
@@ -29,10 +31,11 @@ export function packLayer(dir: string, opts: PackOptions = {}): PackedLayer {
     what: dir,
     ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
   });
-  const tar = digestPassThrough(writeOciLayer(entries));
+  const worker = opts.hashInWorker ?? false;
+  const tar = digestPassThrough(writeOciLayer(entries), { worker });
   const compression = opts.compression ?? 'none';
   // Uncompressed, the digest is the diffID: hash once.
-  const out = compression === 'none' ? tar : digestPassThrough(compress(tar.stream, compression));
+  const out = compression === 'none' ? tar : digestPassThrough(compress(tar.stream, compression), { worker });
   return {
     stream: out.stream,
     result() {

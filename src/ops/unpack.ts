@@ -20,6 +20,11 @@ export interface UnpackOptions {
   name?: string;
   onWarning?: WarningSink;
   limits?: Partial<Limits>;
+  /**
+   * Hash the layer (its diffID) in a worker thread: worth it for a big layer
+   * (src/tar/digest.ts); a small one is hashed in line (the default).
+   */
+  hashInWorker?: boolean | undefined;
 }
 
 export interface UnpackResult extends OverlayDirStats {
@@ -37,7 +42,7 @@ export async function unpackLayer(source: AsyncIterable<Buffer>, target: string,
   const name = opts.name ?? 'layer';
   return withAtomicDir(target, opts.force ?? false, async ({ root, work }) => {
     const limits = resolveLimits(opts.limits);
-    const tar = digestPassThrough(checkByteLimit(decompress(source, { name }), limits, name));
+    const tar = digestPassThrough(checkByteLimit(decompress(source, { name }), limits, name), { worker: opts.hashInWorker ?? false });
     const writer = new OverlayDirWriter(root, {
       form: opts.form ?? defaultOverlayForm,
       workDir: work,

@@ -16,10 +16,10 @@ import fs from 'node:fs';
 import type { ContentEntry, DeviceEntry, Entry, FileEntry, HardlinkEntry, Meta, SymlinkEntry } from '../entry.js';
 import { defaultMeta } from '../entry.js';
 import { WhiteoutError, type WarningSink, hasCode } from '../errors.js';
-import { type BigStats, lstatOrUndefined, mtimeSeconds, permBits } from '../fs/stat.js';
+import { type BigStats, lstatOrUndefined, lstatSyncOrUndefined, mtimeSeconds, permBits } from '../fs/stat.js';
 import { WhiteoutInodes, makeNode } from '../fs/mknod.js';
 import { createNew, finishNew, writeAll } from '../fs/new-file.js';
-import { readXattrs, removeXattr, writeXattrs, writeXattrsFd, writeXattrsFdSync } from '../fs/xattr.js';
+import { readXattrs, removeXattr, writeXattrs, writeXattrsFdSync } from '../fs/xattr.js';
 import { planOpaque, planWhiteouts, type PathKind } from '../layer/rules.js';
 import { OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, ancestors, baseOf, display, fromText, isWithin, join, parentOf, toFsPath } from '../paths.js';
 import { type OverlayForm, activeNamespace, classifyDiskXattr, escapeXattrs } from './forms.js';
@@ -346,13 +346,12 @@ export class OverlayDirWriter {
 
   // ---- the end of the layer -------------------------------------------------
 
-  private async kindOf(p: string): Promise<PathKind> {
+  private kindOf(p: string): PathKind {
     if (this.dirs.has(p)) return 'dir';
     const parent = parentOf(p);
     // Below a path that is not one of our directories, the layer holds nothing.
     if (!this.dirs.has(parent)) return 'absent';
-    const st = await lstatOrUndefined(this.abs(p));
-    return st ? 'nondir' : 'absent';
+    return lstatSyncOrUndefined(this.abs(p)) ? 'nondir' : 'absent';
   }
 
   async finish(): Promise<OverlayDirStats> {
@@ -363,7 +362,11 @@ export class OverlayDirWriter {
     // Opaque markers apply first and imply their directory.
     for (const d of opaquePlan.kept) if (d !== ROOT) await this.ensureDir(d);
 
-    const plan = await planWhiteouts(this.whiteouts, this.opaque, (p) => this.kindOf(p));
+    // Whether the layer itself wrote a non-directory at a whiteout's own path is learnt when the
+    // whiteout is stored (link or O_EXCL open fails with EEXIST), not with an lstat per whiteout first.
+    // The `.wh.X` files of the aufs form do not collide with X, so that form asks.
+    const storeTells = this.opts.form.whiteouts !== 'aufs';
+    const plan = await planWhiteouts(this.whiteouts, this.opaque, (p) => (storeTells && this.whiteouts.has(p) && !this.dirs.has(p) ? 'absent' : this.kindOf(p)));
     for (const d of plan.madeOpaque) this.opaque.add(d);
     if (this.view) {
       // With the layers below known, a whiteout of something that is not there would only
@@ -377,12 +380,15 @@ export class OverlayDirWriter {
     if (this.opaque.has(ROOT)) await this.rootOpaque(plan.whiteouts);
 
     const xwhiteoutDirs = new Set<string>();
+    let stored = 0;
     for (const w of plan.whiteouts) {
       await this.ensureDir(parentOf(w));
-      await this.storeWhiteout(w);
+      // Already taken: the same layer adds a non-directory there, so it stays (src/layer/rules.ts).
+      if (!(await this.storeWhiteout(w))) continue;
+      stored++;
       if (this.opts.form.whiteouts === 'xattr') xwhiteoutDirs.add(parentOf(w));
     }
-    this.stats.whiteouts = plan.whiteouts.length;
+    this.stats.whiteouts = stored;
 
     for (const d of [...this.opaque].sort()) {
       if (d === ROOT) continue;
@@ -434,35 +440,53 @@ export class OverlayDirWriter {
       );
     }
     for (const [name] of await this.view.list(ROOT)) {
-      const k = await this.kindOf(name);
+      const k = this.kindOf(name);
       if (k === 'dir') this.opaque.add(name);
       else if (k === 'absent') whiteouts.push(name);
     }
     whiteouts.sort();
   }
 
-  private async storeWhiteout(w: string): Promise<void> {
+  /** Store one whiteout, in line; false when the layer already put a non-directory at its path. */
+  private async storeWhiteout(w: string): Promise<boolean> {
+    const target = this.abs(w);
     switch (this.opts.form.whiteouts) {
       case 'device':
-        await this.inodes.link(this.abs(w));
-        return;
-      case 'xattr': {
-        // Writable while the xattr goes on (unprivileged user.* needs it), then mode 0.
-        const fh = await fs.promises.open(this.abs(w), O_CREATE_FILE, 0o600);
         try {
-          await writeXattrsFd(fh.fd, new Map([[`${this.ns}whiteout`, Buffer.alloc(0)]]));
-          await fh.chmod(0);
+          await this.inodes.link(target);
         } catch (err) {
-          throw this.xattrError(err, new Map([[`${this.ns}whiteout`, Buffer.alloc(0)]]));
-        } finally {
-          await fh.close();
+          if (hasCode(err, 'EEXIST')) return false;
+          throw err;
         }
-        return;
+        return true;
+      case 'xattr': {
+        let fd: number;
+        try {
+          // Writable while the xattr goes on (unprivileged user.* needs it), then mode 0.
+          fd = fs.openSync(target, O_CREATE_FILE, 0o600);
+        } catch (err) {
+          if (hasCode(err, 'EEXIST')) return false;
+          throw err;
+        }
+        const x = new Map([[`${this.ns}whiteout`, Buffer.alloc(0)]]);
+        try {
+          writeXattrsFdSync(fd, x);
+          fs.fchmodSync(fd, 0);
+        } catch (err) {
+          throw this.xattrError(err, x);
+        } finally {
+          fs.closeSync(fd);
+        }
+        return true;
       }
       case 'aufs':
-        await this.emptyFile(join(parentOf(w), WHITEOUT_PREFIX + baseOf(w)));
-        return;
+        this.emptyFileSync(join(parentOf(w), WHITEOUT_PREFIX + baseOf(w)));
+        return true;
     }
+  }
+
+  private emptyFileSync(p: string): void {
+    fs.closeSync(fs.openSync(this.abs(p), O_CREATE_FILE, 0o000));
   }
 
   private async emptyFile(p: string): Promise<void> {

@@ -12,17 +12,15 @@
  * Attributes go through descriptors or l* calls; symlinks are never chmod'ed.
  */
 import fs from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import type { ContentEntry, DeviceEntry, FileEntry, FifoEntry, HardlinkEntry, Meta, SymlinkEntry } from '../entry.js';
 import { defaultMeta } from '../entry.js';
 import { WhiteoutError, hasCode, isSystemError } from '../errors.js';
 import { makeNode } from '../fs/mknod.js';
-import { lstatOrUndefined } from '../fs/stat.js';
-import { readXattrs, removeXattr, writeXattrs, writeXattrsFd } from '../fs/xattr.js';
+import { type NewFile, createNew, finishNew, writeAll } from '../fs/new-file.js';
+import { lstatSyncOrUndefined } from '../fs/stat.js';
+import { readXattrs, removeXattr, writeXattrs, writeXattrsFdSync } from '../fs/xattr.js';
 import { escapeXattrs } from '../overlay/forms.js';
 import { ROOT, display, fromText, isWithin, parentOf, toFsPath } from '../paths.js';
-
-const O_CREATE_FILE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
 
 export interface RootfsWriteOptions {
   /** Scratch directory on the same file system (device nodes are made there, then renamed in). */
@@ -40,6 +38,11 @@ export class RootfsDirWriter {
   /** Mode and mtime of each directory, applied at the end, children first (writing into a 0555 directory must still work). */
   private readonly dirMeta = new Map<string, Meta>();
   private readonly keepOwners: boolean;
+  /**
+   * The owner new objects get anyway, so chown is skipped for it (SPEC.md §10);
+   * undefined when the root is setgid (new objects take its group, not ours).
+   */
+  private readonly ownOwner: { uid: number; gid: number } | undefined;
   entries = 0;
   bytes = 0;
 
@@ -50,6 +53,18 @@ export class RootfsDirWriter {
     this.base = fromText(root);
     this.keepOwners = opts.keepOwners ?? process.getuid?.() === 0;
     this.dirMeta.set(ROOT, defaultMeta());
+    let setgid = true;
+    try {
+      setgid = (fs.statSync(this.base).mode & 0o2000) !== 0;
+    } catch {
+      // No root yet: always chown.
+    }
+    this.ownOwner = setgid || !process.geteuid || !process.getegid ? undefined : { uid: process.geteuid(), gid: process.getegid() };
+  }
+
+  /** chown only to an owner a new object does not already have. */
+  private chownNeeded(m: Meta): boolean {
+    return this.keepOwners && (this.ownOwner === undefined || m.uid !== this.ownOwner.uid || m.gid !== this.ownOwner.gid);
   }
 
   private abs(p: string): Buffer {
@@ -61,13 +76,17 @@ export class RootfsDirWriter {
     try {
       await this.write(e);
     } catch (err) {
-      // Say which entry the system refused, in one line.
-      if (isSystemError(err)) {
-        const why = err.message.split('\n')[0]?.split(',')[0]?.replace(/^([A-Z]+): (.*)$/, '$2 ($1)') ?? err.code;
-        throw new WhiteoutError(`${this.opts.what}: '${display(e.path)}'`, why, 'io');
-      }
-      throw err;
+      throw this.ioError(err, e.path);
     }
+  }
+
+  /** Say which entry the system refused, in one line. */
+  private ioError(err: unknown, path: string): unknown {
+    if (isSystemError(err)) {
+      const why = err.message.split('\n')[0]?.split(',')[0]?.replace(/^([A-Z]+): (.*)$/, '$2 ($1)') ?? err.code;
+      return new WhiteoutError(`${this.opts.what}: '${display(path)}'`, why, 'io');
+    }
+    return err;
   }
 
   private async write(e: ContentEntry): Promise<void> {
@@ -96,12 +115,14 @@ export class RootfsDirWriter {
 
   private async makeDir(p: string, meta: Meta): Promise<void> {
     const target = this.abs(p);
+    // Syscalls in line, as in the layer writer (SPEC.md §10): through the threadpool they
+    // queued behind gunzip's work and flatten sat idle two thirds of the time.
     try {
-      await fs.promises.mkdir(target, 0o700);
+      fs.mkdirSync(target, 0o700);
     } catch (err) {
       if (!hasCode(err, 'EEXIST')) throw err;
       await this.removeExisting(p);
-      await fs.promises.mkdir(target, 0o700);
+      fs.mkdirSync(target, 0o700);
     }
     this.dirs.add(p);
     await this.applyOwnerAndXattrs(target, meta);
@@ -123,36 +144,39 @@ export class RootfsDirWriter {
   }
 
   private async applyOwnerAndXattrs(target: Buffer, meta: Meta): Promise<void> {
-    if (this.keepOwners) await fs.promises.lchown(target, meta.uid, meta.gid);
+    if (this.chownNeeded(meta)) fs.lchownSync(target, meta.uid, meta.gid);
     await this.setXattrs(target, meta.xattrs);
   }
 
   /** Image xattrs named like overlayfs's own are stored escaped (SPEC.md §5.1): a rootfs never carries live overlay metadata. */
-  private async setXattrs(target: Buffer, xattrs: Map<string, Buffer>, fd?: number): Promise<void> {
+  private async setXattrs(target: Buffer, xattrs: Map<string, Buffer>): Promise<void> {
     if (xattrs.size === 0) return;
     const stored = escapeXattrs(xattrs);
     try {
-      if (fd === undefined) await writeXattrs(target, stored);
-      else await writeXattrsFd(fd, stored);
+      await writeXattrs(target, stored);
     } catch (e) {
-      const names = [...stored.keys()].join(', ');
-      if (hasCode(e, 'EPERM', 'EACCES')) throw new WhiteoutError(this.opts.what, `not permitted to set xattrs ${names}`, 'privilege');
-      if (hasCode(e, 'ENOTSUP', 'EOPNOTSUPP')) throw new WhiteoutError(this.opts.what, `the target file system does not support the xattrs ${names}`, 'io');
-      throw e;
+      throw this.xattrError(e, stored);
     }
+  }
+
+  private xattrError(e: unknown, stored: Map<string, Buffer>): unknown {
+    const names = [...stored.keys()].join(', ');
+    if (hasCode(e, 'EPERM', 'EACCES')) return new WhiteoutError(this.opts.what, `not permitted to set xattrs ${names}`, 'privilege');
+    if (hasCode(e, 'ENOTSUP', 'EOPNOTSUPP')) return new WhiteoutError(this.opts.what, `the target file system does not support the xattrs ${names}`, 'io');
+    return e;
   }
 
   /** Remove what is at `p` (a later entry replaces it); never follows a symlink. */
   private async removeExisting(p: string): Promise<void> {
     const target = this.abs(p);
-    const st = await lstatOrUndefined(target);
+    const st = lstatSyncOrUndefined(target);
     if (!st) return;
     if (st.isDirectory()) {
-      await fs.promises.rm(target, { recursive: true, force: true });
+      fs.rmSync(target, { recursive: true, force: true });
       for (const d of [...this.dirs]) if (isWithin(d, p)) this.dirs.delete(d);
       for (const d of [...this.dirMeta.keys()]) if (isWithin(d, p)) this.dirMeta.delete(d);
     } else {
-      await fs.promises.unlink(target);
+      fs.unlinkSync(target);
     }
   }
 
@@ -163,9 +187,9 @@ export class RootfsDirWriter {
   }
 
   /** Run `make`; if the name is taken, remove what is there and run it once more. */
-  private async create<T>(p: string, make: () => Promise<T>): Promise<T> {
+  private async create<T>(p: string, make: () => T): Promise<T> {
     try {
-      return await make();
+      return make();
     } catch (err) {
       if (!hasCode(err, 'EEXIST')) throw err;
       await this.removeExisting(p);
@@ -173,34 +197,51 @@ export class RootfsDirWriter {
     }
   }
 
+  /** A new file in as few syscalls as its metadata allows (src/fs/new-file.ts). */
   private async addFile(e: FileEntry): Promise<void> {
     const target = await this.leaf(e.path);
-    const fh: FileHandle = await this.create(e.path, () => fs.promises.open(target, O_CREATE_FILE, 0o600));
+    const x = escapeXattrs(e.meta.xattrs);
+    // With xattrs to set, the owner keeps write permission until they are (finishNew).
+    const fd = await this.create(e.path, () => createNew(target, x.size > 0 ? e.meta.mode | 0o600 : e.meta.mode));
+    const meta: NewFile = {
+      target,
+      mode: e.meta.mode,
+      mtime: e.meta.mtime,
+      owner: this.chownNeeded(e.meta) ? { uid: e.meta.uid, gid: e.meta.gid } : undefined,
+      withFd:
+        x.size > 0
+          ? (fd) => {
+              try {
+                writeXattrsFdSync(fd, x);
+              } catch (err) {
+                throw this.xattrError(err, x);
+              }
+            }
+          : undefined,
+    };
+    let ok = false;
     try {
       for await (const chunk of e.body) {
-        await fh.write(chunk, 0, chunk.length);
+        writeAll(fd, chunk);
         this.bytes += chunk.length;
       }
-      // chown clears setuid/setgid and file capabilities, so it goes first, and xattrs after the mode.
-      if (this.keepOwners) await fh.chown(e.meta.uid, e.meta.gid);
-      await fh.chmod(e.meta.mode);
-      await this.setXattrs(target, e.meta.xattrs, fh.fd);
-      await fh.utimes(e.meta.mtime, e.meta.mtime);
+      ok = true;
     } finally {
-      await fh.close();
+      if (!ok) fs.closeSync(fd);
     }
+    finishNew(fd, meta);
   }
 
   private async finishLeaf(target: Buffer, meta: Meta, chmod: boolean): Promise<void> {
-    if (this.keepOwners) await fs.promises.lchown(target, meta.uid, meta.gid);
-    if (chmod) await fs.promises.chmod(target, meta.mode);
+    if (this.chownNeeded(meta)) fs.lchownSync(target, meta.uid, meta.gid);
+    if (chmod) fs.chmodSync(target, meta.mode);
     await this.setXattrs(target, meta.xattrs);
-    await fs.promises.lutimes(target, meta.mtime, meta.mtime);
+    fs.lutimesSync(target, meta.mtime, meta.mtime);
   }
 
   private async addSymlink(e: SymlinkEntry): Promise<void> {
     const target = await this.leaf(e.path);
-    await this.create(e.path, () => fs.promises.symlink(toFsPath(e.target), target));
+    await this.create(e.path, () => fs.symlinkSync(toFsPath(e.target), target));
     // No chmod: it would follow the link.
     await this.finishLeaf(target, e.meta, false);
   }
@@ -210,14 +251,14 @@ export class RootfsDirWriter {
     const bad = (why: string) => new WhiteoutError(this.opts.what, `hardlink '${display(e.path)}' → '${display(e.target)}': ${why}`, 'input');
     // The source must be something written here, inside our own directories: never a path through a symlink.
     if (e.target === ROOT || e.target === e.path || !this.dirs.has(parentOf(e.target))) throw bad('the target was not written');
-    const st = await lstatOrUndefined(this.abs(e.target));
+    const st = lstatSyncOrUndefined(this.abs(e.target));
     if (!st || st.isDirectory()) throw bad(st ? 'the target is a directory' : 'the target was not written');
-    await this.create(e.path, () => fs.promises.link(this.abs(e.target), target));
+    await this.create(e.path, () => fs.linkSync(this.abs(e.target), target));
   }
 
   private async addNode(e: DeviceEntry | FifoEntry): Promise<void> {
     const target = await this.leaf(e.path);
-    if (await lstatOrUndefined(target)) await this.removeExisting(e.path);
+    if (lstatSyncOrUndefined(target)) await this.removeExisting(e.path);
     const [major, minor] = e.kind === 'fifo' ? [0, 0] : [e.major, e.minor];
     await makeNode(this.opts.workDir, target, e.kind, major, minor);
     await this.finishLeaf(target, e.meta, true);
@@ -229,8 +270,8 @@ export class RootfsDirWriter {
     for (const p of byDepth) {
       const meta = this.dirMeta.get(p) as Meta;
       const target = this.abs(p);
-      await fs.promises.chmod(target, meta.mode);
-      await fs.promises.utimes(target, meta.mtime, meta.mtime);
+      fs.chmodSync(target, meta.mode);
+      fs.utimesSync(target, meta.mtime, meta.mtime);
     }
   }
 }

@@ -1,0 +1,70 @@
+/**
+ * The performance paths of issue 7 give the same bytes and digests as the
+ * plain ones: hashing on the shared thread, reading ahead (SPEC.md §10).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readSource } from '../../src/io.js';
+import { ThreadedHash, digestPassThrough } from '../../src/tar/digest.js';
+import { chunked, collect, withTmp } from './util.js';
+
+const sha = (b: Buffer, alg = 'sha256') => createHash(alg).update(b).digest('hex');
+
+describe('hashing on the shared thread', () => {
+  it('gives the in-line digest, whatever the chunk sizes (slots filled across chunks, chunks across slots)', async () => {
+    const data = randomBytes((9 << 20) + 12345);
+    for (const size of [1, 4093, 65536, 3 << 20, data.length]) {
+      const src = size === 1 ? chunked(data.subarray(0, 100000), 1) : chunked(data, size);
+      const expected = size === 1 ? data.subarray(0, 100000) : data;
+      const d = digestPassThrough(src, { worker: true });
+      expect((await collect(d.stream)).equals(expected)).toBe(true);
+      expect(d.result()).toEqual({ digest: `sha256:${sha(expected)}`, size: expected.length });
+    }
+  });
+
+  it('hashes several streams at once, with other algorithms', async () => {
+    const a = randomBytes(3 << 20);
+    const b = randomBytes(5 << 20);
+    const ha = new ThreadedHash('sha512');
+    const hb = new ThreadedHash();
+    for (let i = 0; i < 5 << 20; i += 1 << 19) {
+      if (i < a.length) await ha.update(a.subarray(i, i + (1 << 19)));
+      await hb.update(b.subarray(i, i + (1 << 19)));
+    }
+    expect(await hb.digest()).toBe(sha(b));
+    expect(await ha.digest()).toBe(sha(a, 'sha512'));
+  });
+
+  it('an abandoned stream leaves no digest and does not block the next', async () => {
+    const data = randomBytes(8 << 20);
+    const d = digestPassThrough(chunked(data, 1 << 20), { worker: true });
+    for await (const _ of d.stream) break;
+    expect(() => d.result()).toThrow(/before the stream was read to the end/);
+    const again = digestPassThrough(chunked(data), { worker: true });
+    await collect(again.stream);
+    expect(again.result().digest).toBe(`sha256:${sha(data)}`);
+  });
+});
+
+describe('readSource read-ahead', () => {
+  it('reads a file of any size exactly, in order', async () => {
+    await withTmp(async (dir) => {
+      for (const n of [0, 1, (1 << 20) - 1, 1 << 20, (5 << 20) + 7]) {
+        const data = randomBytes(n);
+        const f = join(dir, `f${n}`);
+        writeFileSync(f, data);
+        expect((await collect(readSource(f))).equals(data)).toBe(true);
+      }
+    });
+  });
+
+  it('stopping early closes the file without an unhandled error', async () => {
+    await withTmp(async (dir) => {
+      const f = join(dir, 'big');
+      writeFileSync(f, randomBytes(6 << 20));
+      for await (const _ of readSource(f)) break;
+    });
+  });
+});
