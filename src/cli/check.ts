@@ -1,10 +1,9 @@
 import type { CommandModule } from 'yargs';
-import { type CheckReport, checkInputs as runCheck } from '../check/check.js';
+import type { CheckReport } from '../check/check.js';
 import type { Finding } from '../check/finding.js';
 import type { CheckedLayer } from '../check/image-check.js';
-import { writeStdout } from '../io.js';
 import { type LimitArgs, type Reporter, limitsFrom, withLimits } from './common.js';
-import { checkInputs, keepDash, withImageFlags } from './flatten.js';
+import { checkInputs, keepDash, withImageFlags } from './flags.js';
 import { EXIT_OK, EXIT_POLICY, warn } from './output.js';
 
 interface Args extends LimitArgs {
@@ -78,6 +77,8 @@ export function checkCommand(report: Reporter): CommandModule<object, Args> {
         .example('$0 check /var/lib/docker/overlay2/<id>/diff --json', 'an overlay directory') as never,
     handler: async (a) => {
       checkInputs(a.inputs);
+      // Imported here, not above: this module is loaded to define the flags on every run (SPEC.md §10).
+      const [{ checkInputs: runCheck }, { writeStdout }] = await Promise.all([import('../check/check.js'), import('../io.js')]);
       const r = await runCheck(a.inputs, {
         ...(a.platform !== undefined ? { platform: a.platform } : {}),
         ...(a.ref !== undefined ? { ref: a.ref } : {}),

@@ -1,58 +1,9 @@
-import fs from 'node:fs';
-import { type LimitArgs, limitsFrom, withLimits } from './common.js';
 import path from 'node:path';
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import { WhiteoutError } from '../errors.js';
-import { type Image, openImage } from '../image/image.js';
-import { writeStdout } from '../io.js';
-import { flattenToDir, flattenToTar, flattenToTarFile } from '../rootfs/flatten.js';
-import { type IdMapping, parseIdRanges } from '../rootfs/idmap.js';
-import { parseLayerRange, selectLayers } from '../rootfs/select.js';
-import type { Reporter } from './common.js';
+import { type LimitArgs, type Reporter, limitsFrom, withLimits } from './common.js';
+import { checkInputs, idMapOf, isTarOutput, keepDash, repeatable, withIdMapFlags, withImageFlags } from './flags.js';
 import { info, warn } from './output.js';
-
-/** `--platform` and `--ref`: which image of an archive (shared by flatten, unpack and ls). */
-export function withImageFlags<T>(y: Argv<T>) {
-  return y
-    .option('platform', { type: 'string', describe: 'os/arch[/variant] of a multi-platform image (default: the host)' })
-    .option('ref', { type: 'string', describe: 'name:tag of the image, in an archive holding several' });
-}
-
-/** `--uid-map` and `--gid-map` (shared by flatten and unpack). */
-export function withIdMapFlags<T>(y: Argv<T>) {
-  return y
-    .option('uid-map', { type: 'string', array: true, default: [] as string[], describe: 'container:host:count, shift file owners (repeatable)' })
-    .option('gid-map', { type: 'string', array: true, default: [] as string[], describe: 'container:host:count, shift file groups (repeatable)' });
-}
-
-/**
- * yargs re-reads positionals as `--inputs <value>`, which drops a lone `-`
- * (standard input). Reading unknown dashes as arguments keeps it; an unknown
- * option then arrives as an input, and checkInputs turns it back into a
- * usage error.
- */
-export function keepDash<T>(y: Argv<T>): Argv<T> {
-  return y.parserConfiguration({ 'unknown-options-as-args': true });
-}
-
-export function checkInputs(inputs: readonly string[]): void {
-  for (const i of inputs) {
-    if (i.startsWith('-') && i !== '-' && !fs.existsSync(i)) throw new WhiteoutError(i, 'unknown option (see --help)', 'usage');
-  }
-  if (inputs.filter((i) => i === '-').length > 1) throw new WhiteoutError('-', 'standard input can be read only once', 'usage');
-}
-
-export function idMapOf(a: { uidMap?: string[]; gidMap?: string[] }): IdMapping {
-  return { uids: parseIdRanges(a.uidMap ?? [], '--uid-map'), gids: parseIdRanges(a.gidMap ?? [], '--gid-map') };
-}
-
-export async function openImageFor(inputs: readonly string[], a: { platform?: string; ref?: string; quiet: boolean }): Promise<Image> {
-  return openImage(inputs, {
-    ...(a.platform !== undefined ? { platform: a.platform } : {}),
-    ...(a.ref !== undefined ? { ref: a.ref } : {}),
-    ...(a.quiet ? {} : { onWarning: warn }),
-  });
-}
 
 interface Args extends LimitArgs {
   inputs: string[];
@@ -69,11 +20,6 @@ interface Args extends LimitArgs {
   quiet: boolean;
 }
 
-/** A path ending in `.tar`, or `-`, gets a tar; anything else a directory. */
-export function isTarOutput(output: string): boolean {
-  return output === '-' || output.endsWith('.tar');
-}
-
 export function flattenCommand(report: Reporter): CommandModule<object, Args> {
   return {
     command: 'flatten <inputs..>',
@@ -87,7 +33,7 @@ export function flattenCommand(report: Reporter): CommandModule<object, Args> {
         ),
       )
         .option('layers', { type: 'string', describe: '<from>..<to>: only these layers (0 = bottom, inclusive)' })
-        .option('omit', { type: 'number', array: true, default: [] as number[], describe: 'leave out layer n (repeatable)' })
+        .option('omit', repeatable<number>('number', 'leave out layer n (repeatable)'))
         .option('path', { type: 'string', describe: '/abs/path: only that path and what is below it, as the merged view has it' })
         .option('force', { type: 'boolean', default: false, describe: 'replace an existing output' })
         .option('json', { type: 'boolean', default: false, describe: 'print a summary as JSON on stdout (not with -o -)' })
@@ -102,6 +48,13 @@ export function flattenCommand(report: Reporter): CommandModule<object, Args> {
       for (const i of a.inputs) {
         if (i !== '-' && a.output !== '-' && path.resolve(i) === path.resolve(a.output)) throw new WhiteoutError(a.output, 'is also an input', 'usage');
       }
+      // Imported here, not above: the module is loaded to define the flags on every run (SPEC.md §10).
+      const [{ writeStdout }, { flattenToDir, flattenToTar, flattenToTarFile }, { parseLayerRange, selectLayers }, { openImageFor }] = await Promise.all([
+        import('../io.js'),
+        import('../rootfs/flatten.js'),
+        import('../rootfs/select.js'),
+        import('./open-image.js'),
+      ]);
       const idMap = idMapOf(a);
       const range = a.layers !== undefined ? parseLayerRange(a.layers) : {};
       if (a.path !== undefined && !a.path.startsWith('/')) throw new WhiteoutError('--path', `'${a.path}' is not an absolute path`, 'usage');

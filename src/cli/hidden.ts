@@ -1,15 +1,8 @@
 import type { CommandModule } from 'yargs';
-import { auditImageLayers } from '../audit/audit-image.js';
-import { failedPolicies, parsePolicies } from '../audit/policy.js';
-import { auditJson, auditText } from '../audit/report.js';
-import { loadRulesFile } from '../audit/rules-file.js';
-import { builtinRules } from '../audit/secret-rules.js';
-import { DEFAULT_SCAN_BYTES, SecretMatcher } from '../audit/secret-scan.js';
+import { DEFAULT_SCAN_BYTES } from '../audit/secret-scan.js';
 import type { SecretRule } from '../audit/secret-rules.js';
-import { parseSize } from '../audit/size.js';
-import { writeStdout } from '../io.js';
 import { type LimitArgs, type Reporter, limitsFrom, withLimits } from './common.js';
-import { checkInputs, keepDash, openImageFor, withImageFlags } from './flatten.js';
+import { checkInputs, keepDash, repeatable, withImageFlags } from './flags.js';
 import { EXIT_POLICY, warn } from './output.js';
 
 interface Args extends LimitArgs {
@@ -26,6 +19,7 @@ interface Args extends LimitArgs {
 
 /** The built-in secret rules, changed by each rules file in turn. */
 async function secretRules(files: readonly string[]): Promise<SecretRule[]> {
+  const [{ builtinRules }, { loadRulesFile }] = await Promise.all([import('../audit/secret-rules.js'), import('../audit/rules-file.js')]);
   let rules: SecretRule[] = [...builtinRules];
   for (const f of files) rules = await loadRulesFile(f, rules);
   return rules;
@@ -40,8 +34,8 @@ export function hiddenCommand(report: Reporter): CommandModule<object, Args> {
         withLimits(keepDash(y)).positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'an image (OCI layout dir or tar, docker save), or layer tars bottom first; - is standard input' }),
       )
         .option('json', { type: 'boolean', default: false, describe: 'one JSON document on stdout' })
-        .option('fail-on', { type: 'string', array: true, default: [] as string[], describe: 'exit 3 if: secrets, hidden, or wasted:<size> (e.g. wasted:10MB); repeatable or comma-separated' })
-        .option('rules', { type: 'string', array: true, default: [] as string[], describe: 'a JSON rules file that adds to or changes the secret rules (repeatable; see SPEC.md §15)' })
+        .option('fail-on', repeatable<string>('string', 'exit 3 if: secrets, hidden, or wasted:<size> (e.g. wasted:10MB); repeatable or comma-separated'))
+        .option('rules', repeatable<string>('string', 'a JSON rules file that adds to or changes the secret rules (repeatable; see SPEC.md §15)'))
         .option('scan-bytes', { type: 'string', default: String(DEFAULT_SCAN_BYTES), describe: 'bytes of each hidden file scanned for secrets (0: names only)' })
         .option('secrets', { type: 'boolean', default: true, describe: 'flag secrets (--no-secrets: neither names nor content)' })
         .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no warnings or progress on stderr' })
@@ -50,6 +44,17 @@ export function hiddenCommand(report: Reporter): CommandModule<object, Args> {
         .example('$0 hidden image.tar --fail-on secrets,wasted:50MB', 'a CI gate: exit 3 when it fails') as never,
     handler: async (a) => {
       checkInputs(a.inputs);
+      // Imported here, not above: this module is loaded to define the flags on every run (SPEC.md §10).
+      const [{ auditImageLayers }, { failedPolicies, parsePolicies }, { auditJson, auditText }, { SecretMatcher }, { parseSize }, { writeStdout }, { openImageFor }] =
+        await Promise.all([
+          import('../audit/audit-image.js'),
+          import('../audit/policy.js'),
+          import('../audit/report.js'),
+          import('../audit/secret-scan.js'),
+          import('../audit/size.js'),
+          import('../io.js'),
+          import('./open-image.js'),
+        ]);
       const policies = parsePolicies(a.failOn);
       const scanBytes = parseSize(a.scanBytes, '--scan-bytes');
       const limits = limitsFrom(a);

@@ -1,13 +1,10 @@
 import type { CommandModule } from 'yargs';
 import type { Entry } from '../entry.js';
 import type { ImageLayer } from '../image/image.js';
-import { layerEntries } from '../image/layer-entries.js';
 import type { Measured } from '../image/verify.js';
-import { writeStdout } from '../io.js';
 import { display, isValidUtf8 } from '../paths.js';
-import { parseLayerRange, selectLayers } from '../rootfs/select.js';
 import type { Reporter } from './common.js';
-import { checkInputs, keepDash, openImageFor, withImageFlags } from './flatten.js';
+import { checkInputs, keepDash, withImageFlags } from './flags.js';
 import { warn } from './output.js';
 
 interface Args {
@@ -78,6 +75,7 @@ function layerHeader(l: ImageLayer): Record<string, unknown> {
 
 /** The listing, streamed: one layer's entries at a time, never a whole image in memory. */
 async function* listing(layers: readonly ImageLayer[], json: boolean, header: Record<string, unknown>, onWarning?: (m: string) => void): AsyncGenerator<Buffer> {
+  const { layerEntries } = await import('../image/layer-entries.js');
   const out = (s: string) => Buffer.from(s, 'utf8');
   if (json) yield out(`${JSON.stringify(header).slice(0, -1)},"layers":[`);
   else yield out(`${Object.values(header).join('  ')}\n\n`);
@@ -122,6 +120,8 @@ export function lsCommand(report: Reporter): CommandModule<object, Args> {
         .example('$0 ls oci-layout --json | jq ".layers[].entries[] | select(.type==\\"whiteout\\")"', 'just the deletions') as never,
     handler: async (a) => {
       checkInputs(a.inputs);
+      // Imported here, not above: this module is loaded to define the flags on every run (SPEC.md §10).
+      const [{ parseLayerRange, selectLayers }, { writeStdout }, { openImageFor }] = await Promise.all([import('../rootfs/select.js'), import('../io.js'), import('./open-image.js')]);
       const image = await openImageFor(a.inputs, a);
       try {
         const layers = selectLayers(image.layers, a.layers !== undefined ? parseLayerRange(a.layers) : {});

@@ -1,8 +1,5 @@
 import type { CommandModule } from 'yargs';
 import { WhiteoutError } from '../errors.js';
-import { writeFileAtomic } from '../fs/atomic.js';
-import { writeStdout } from '../io.js';
-import { packLayer } from '../ops/pack.js';
 import type { Compression } from '../tar/compress.js';
 import type { Reporter } from './common.js';
 import { info, warn } from './output.js';
@@ -40,6 +37,8 @@ export function packCommand(report: Reporter): CommandModule<object, Args> {
         .example('$0 pack /var/lib/docker/overlay2/<id>/diff -o layer.tar.gz --compress gzip', 'a Docker overlay2 diff dir')
         .example('$0 pack ~/.local/share/containers/storage/overlay/<id>/diff --userxattr -o layer.tar', 'a rootless podman layer') as never,
     handler: async (a) => {
+      // Imported here, not above: this module is loaded to define the flags on every run (SPEC.md §10).
+      const [{ packLayer }, { writeFileAtomic }, { writeStdout }] = await Promise.all([import('../ops/pack.js'), import('../fs/atomic.js'), import('../io.js')]);
       const packed = packLayer(a.dir, {
         userxattr: a.userxattr,
         aufs: a.whiteouts === 'aufs',

@@ -1,13 +1,9 @@
 import fs from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { recoverPath } from '../audit/recover.js';
 import { WhiteoutError } from '../errors.js';
-import { writeFileAtomic } from '../fs/atomic.js';
-import { writeStdout } from '../io.js';
 import { display } from '../paths.js';
-import { NeedsLookahead } from '../rootfs/merge.js';
 import { type LimitArgs, type Reporter, limitsFrom, withLimits } from './common.js';
-import { checkInputs, keepDash, openImageFor, withImageFlags } from './flatten.js';
+import { checkInputs, keepDash, withImageFlags } from './flags.js';
 import { info, warn } from './output.js';
 
 interface Args extends LimitArgs {
@@ -56,6 +52,14 @@ export function recoverCommand(report: Reporter): CommandModule<object, Args> {
         // Refuse before reading anything (writeFileAtomic checks again at the end).
         if (fs.existsSync(a.output)) throw new WhiteoutError(a.output, 'exists (use --force to replace it)', 'exists');
       }
+      // Imported here, not above: this module is loaded to define the flags on every run (SPEC.md §10).
+      const [{ recoverPath }, { writeFileAtomic }, { writeStdout }, { NeedsLookahead }, { openImageFor }] = await Promise.all([
+        import('../audit/recover.js'),
+        import('../fs/atomic.js'),
+        import('../io.js'),
+        import('../rootfs/merge.js'),
+        import('./open-image.js'),
+      ]);
       const image = await openImageFor(inputs, a);
       try {
         const src = await recoverPath(image.layers, pathText, image.what, {

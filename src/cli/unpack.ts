@@ -1,14 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { WhiteoutError } from '../errors.js';
-import { classifyInput } from '../image/input.js';
-import { openArchiveImage } from '../image/image.js';
-import { unpackImage, unpackMappedLayer } from '../image/unpack.js';
 import { isIdentity } from '../rootfs/idmap.js';
-import { unpackLayer } from '../ops/unpack.js';
-import { readSource, sourceSize } from '../io.js';
-import { worthAHashThread } from '../tar/digest.js';
 import { type LimitArgs, type Reporter, limitsFrom, parseWhiteoutForm, withLimits } from './common.js';
-import { idMapOf, withIdMapFlags, withImageFlags } from './flatten.js';
+import { idMapOf, repeatable, withIdMapFlags, withImageFlags } from './flags.js';
 import { info, warn } from './output.js';
 
 interface Args extends LimitArgs {
@@ -43,12 +37,10 @@ export function unpackCommand(report: Reporter): CommandModule<object, Args> {
               describe: 'device: 0/0 char devices; xattr: kernel 6.7+ xattr whiteouts (no mknod); aufs: .wh. files (fuse-overlayfs)',
             })
             .option('userxattr', { type: 'boolean', default: false, describe: 'use user.overlay.* instead of trusted.overlay.* (mount -o userxattr)' })
-            .option('lower', {
-              type: 'string',
-              array: true,
-              default: [],
-              describe: 'a layer directory below this one, topmost first (repeatable): implied directories take its metadata, a root opaque marker becomes whiteouts',
-            })
+            .option(
+              'lower',
+              repeatable<string>('string', 'a layer directory below this one, topmost first (repeatable): implied directories take its metadata, a root opaque marker becomes whiteouts'),
+            )
             .option('force', { type: 'boolean', default: false, describe: 'replace a non-empty output directory (a layer only)' })
             .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON on stdout' })
             .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no warnings or summary on stderr' }),
@@ -63,8 +55,11 @@ export function unpackCommand(report: Reporter): CommandModule<object, Args> {
       const form = { whiteouts: parseWhiteoutForm(a.whiteouts), userxattr: a.userxattr };
       const idMap = idMapOf(a);
       // Standard input is always a layer: an image is read in place, standard input cannot be.
-      const input = a.layer === '-' ? undefined : await classifyInput(a.layer);
+      // The operations are imported here, not above: this module is loaded to define the flags on every run, and
+      // the image code (~55 modules with yargs' own) cost a 10-entry layer ~40 ms it never used (SPEC.md §10).
+      const input = a.layer === '-' ? undefined : await (await import('../image/input.js')).classifyInput(a.layer);
       if (input?.kind === 'image') {
+        const [{ openArchiveImage }, { unpackImage }] = await Promise.all([import('../image/image.js'), import('../image/unpack.js')]);
         if (a.lower.length > 0) {
           await input.archive.close();
           throw new WhiteoutError('--lower', 'applies to a single layer; an image brings its own lower layers', 'usage');
@@ -93,6 +88,7 @@ export function unpackCommand(report: Reporter): CommandModule<object, Args> {
         return;
       }
       if (a.platform !== undefined || a.ref !== undefined) throw new WhiteoutError(a.platform !== undefined ? '--platform' : '--ref', 'applies to images, not a layer tar', 'usage');
+      const [{ readSource, sourceSize }, { worthAHashThread }] = await Promise.all([import('../io.js'), import('../tar/digest.js')]);
       const common = {
         // No --lower: the layers below are unknown (an empty list would say there are none).
         ...(a.lower.length > 0 ? { lowers: a.lower } : {}),
@@ -103,8 +99,8 @@ export function unpackCommand(report: Reporter): CommandModule<object, Args> {
         ...(a.quiet ? {} : { onWarning: warn }),
       };
       const result = isIdentity(idMap)
-        ? await unpackLayer(readSource(a.layer), a.output, { form, ...common })
-        : await unpackMappedLayer(readSource(a.layer), a.output, { form, idMap, ...common });
+        ? await (await import('../ops/unpack.js')).unpackLayer(readSource(a.layer), a.output, { form, ...common })
+        : await (await import('../image/unpack.js')).unpackMappedLayer(readSource(a.layer), a.output, { form, idMap, ...common });
       if (a.json) process.stdout.write(`${JSON.stringify({ output: a.output, ...result })}\n`);
       else if (!a.quiet) {
         info(`unpacked ${result.entries} entries (${result.whiteouts} whiteouts, ${result.opaque} opaque dirs) into ${a.output}`);

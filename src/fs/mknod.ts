@@ -54,7 +54,8 @@ export class WhiteoutInodes {
 
   constructor(private readonly workDir: string) {}
 
-  private async fresh(): Promise<string> {
+  /** Make a new shared inode; linkSync uses it from then on. */
+  async renew(): Promise<string> {
     const p = path.join(this.workDir, `whiteout-${this.made++}`);
     // Mode 0, as the kernel makes its whiteouts (WHITEOUT_MODE).
     await mknodAt(p, 'char', 0, 0, '0000');
@@ -62,14 +63,26 @@ export class WhiteoutInodes {
     return p;
   }
 
-  /** Link `dest` to the shared inode. The link runs in line: one syscall per whiteout, cheaper than a threadpool round trip. */
-  async link(dest: Buffer): Promise<void> {
-    const template = this.template ?? (await this.fresh());
+  /**
+   * Link `dest` to the shared inode, in line: one syscall per whiteout, cheaper than a threadpool
+   * round trip. False when there is no inode to link to yet, or it is full (EMLINK): renew(), then
+   * call again. Synchronous so that a writer storing 10,000 whiteouts pays no promise for each.
+   */
+  linkSync(dest: Buffer): boolean {
+    if (this.template === undefined) return false;
     try {
-      fs.linkSync(template, dest);
+      fs.linkSync(this.template, dest);
     } catch (e) {
       if (!hasCode(e, 'EMLINK')) throw e;
-      fs.linkSync(await this.fresh(), dest);
+      this.template = undefined;
+      return false;
     }
+    return true;
+  }
+
+  /** Link `dest` to the shared inode, making one first when needed. */
+  async link(dest: Buffer): Promise<void> {
+    if (this.linkSync(dest)) return;
+    fs.linkSync(await this.renew(), dest);
   }
 }

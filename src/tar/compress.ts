@@ -4,8 +4,6 @@
  */
 import { Readable, type Transform, type TransformOptions, pipeline } from 'node:stream';
 import { type ZlibOptions, createGunzip, createGzip } from 'node:zlib';
-import { CompressStream } from 'zstd-napi';
-import zstdBinding from 'zstd-napi/binding.js';
 import { WhiteoutError } from '../errors.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -137,6 +135,8 @@ export async function* decompress(source: AsyncIterable<Buffer>, opts: { name?: 
  * expands to at once, so a 10 KB layer that expands to 256 MiB cost 650 MB.
  */
 async function* zstdDecode(source: AsyncIterable<Buffer>, name: string): AsyncGenerator<Buffer> {
+  // zstd-napi (a native addon) is loaded only for a zstd layer: importing it cost every run ~12 ms (SPEC.md §10).
+  const { default: zstdBinding } = await import('zstd-napi/binding.js');
   const dctx = new zstdBinding.DCtx();
   let offset = 0;
   // ZSTD_decompressStream returns 0 once a frame is fully decoded and flushed.
@@ -171,6 +171,7 @@ export async function* compress(source: AsyncIterable<Buffer>, kind: Compression
   } else if (kind === 'gzip') {
     yield* through(source, createGzip({ chunkSize: CHUNK, ...(level === undefined ? {} : { level }) }));
   } else {
+    const { CompressStream } = await import('zstd-napi');
     yield* through(source, new CompressStream(level === undefined ? {} : { compressionLevel: level }));
   }
 }
