@@ -122,20 +122,23 @@ export async function* writeOverlayTar(open: () => AsyncIterable<Entry>, opts: O
     const meta: Meta = { mode: 0o755, uid: 0, gid: 0, mtime: 0, xattrs: new Map(), pax };
     return { header: contentHeader({ kind: 'dir', path, meta }, opaqueXattr(meta.xattrs)) };
   };
+  // A marker at a path that becomes a fresh directory later in the layer does not write the
+  // directory where the marker stands: the non-directory it replaces may still be the target of
+  // hardlinks that come before the directory's first child. The fresh rule below writes it then.
   async function* entries(): AsyncGenerator<TarWriteEntry> {
     for await (const e of open()) {
       if (e.kind === 'whiteout') {
         if (stored.has(e.path) && !written.has(e.path)) {
           written.add(e.path);
           yield { header: deviceHeader(e.path) };
-        } else if (opaque.has(e.path) && !explicitDirs.has(e.path) && !written.has(e.path)) {
+        } else if (opaque.has(e.path) && !explicitDirs.has(e.path) && !fresh.has(e.path) && !written.has(e.path)) {
           written.add(e.path);
           yield syntheticDir(e.path);
         }
         continue;
       }
       if (e.kind === 'opaque') {
-        if (opaque.has(e.path) && !explicitDirs.has(e.path) && !written.has(e.path)) {
+        if (opaque.has(e.path) && !explicitDirs.has(e.path) && !fresh.has(e.path) && !written.has(e.path)) {
           written.add(e.path);
           yield syntheticDir(e.path);
         }

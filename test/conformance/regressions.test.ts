@@ -64,6 +64,20 @@ describe('regressions: convert round trips', () => {
     const stack: LayerSpec[] = [[dir('d2', { ...m, mode: 0o755, mtime: 1 })], [file('a'), { op: 'whiteout', path: 'd2' }, { op: 'hardlink', path: 'd2/a', target: 'a' }]];
     await convertedMergesLikeModel(stack);
   });
+
+  it('a file hardlinked, whited out in its own layer and then given a child keeps its hardlink through convertToOverlay → convertToOci', async () => {
+    // The overlay writer wrote the replacing directory where the whiteout stood, so the
+    // hardlink after it pointed at a directory (fast-check seed -1281711288).
+    const stack: LayerSpec[] = [
+      [
+        { op: 'file', path: 'd2', content: Buffer.from([0]), mode: 0o644, uid: 0, gid: 0, mtime: 0 },
+        { op: 'whiteout', path: 'd2' },
+        { op: 'hardlink', path: 'd1/a', target: 'd2' },
+        { op: 'symlink', path: 'd2/a', target: 'a', mode: 0o777, uid: 0, gid: 0, mtime: 0 },
+      ],
+    ];
+    await convertedMergesLikeModel(stack);
+  });
 });
 
 /** Each layer through convertToOverlay and back, unpacked: the merge must be the OCI model's. */
