@@ -74,7 +74,8 @@ async function* readSerial(fd: number): AsyncGenerator<Buffer> {
 /** Bytes of a file, or of standard input for `-`. */
 export async function* readSource(file: string): AsyncGenerator<Buffer> {
   if (file === '-') {
-    // Standard input redirected from a file gets the read-ahead too; a pipe is read as a stream.
+    // Standard input redirected from a file is read in 1 MiB reads from its own offset (which need
+    // not be 0, so no positioned read-ahead); a pipe is read as a stream.
     let regular = false;
     try {
       regular = fs.fstatSync(0).isFile();

@@ -3,7 +3,7 @@
  * manner of dive: wasted bytes and efficiency) and for machines (one JSON
  * document). Both are streams of lines, so `| head` ends them quietly.
  */
-import type { Image, ImageLayer } from '../image/image.js';
+import { type Image, type ImageLayer, imageSummary } from '../image/image.js';
 import { human } from '../image/progress.js';
 import { display, isValidUtf8 } from '../paths.js';
 import type { AuditResult, HiddenItem, LayerStats } from './audit.js';
@@ -63,16 +63,6 @@ function jsonLayer(s: LayerStats, l: ImageLayer | undefined): Record<string, unk
   };
 }
 
-function imageHeader(image: Image): Record<string, unknown> {
-  return {
-    image: image.what,
-    format: image.format,
-    ...(image.ref !== undefined ? { ref: image.ref } : {}),
-    ...(image.platform !== undefined ? { platform: image.platform } : {}),
-    ...(image.manifestDigest !== undefined ? { manifest: image.manifestDigest } : {}),
-  };
-}
-
 function secretCount(r: AuditResult): number {
   return r.hidden.filter((h) => h.secrets.length > 0).length;
 }
@@ -80,7 +70,7 @@ function secretCount(r: AuditResult): number {
 /** `{ image, …, layers, hidden, wastedBytes, … }`, one item per line. */
 export async function* auditJson(image: Image, r: AuditResult): AsyncGenerator<Buffer> {
   const out = (s: string) => Buffer.from(s, 'utf8');
-  const head = { ...imageHeader(image), layers: r.layers.map((s) => jsonLayer(s, image.layers.find((l) => l.index === s.index))) };
+  const head = { ...imageSummary(image), layers: r.layers.map((s) => jsonLayer(s, image.layers.find((l) => l.index === s.index))) };
   yield out(`${JSON.stringify(head).slice(0, -1)},"hidden":[`);
   for (const [i, h] of r.hidden.entries()) yield out(`${i > 0 ? ',' : ''}\n${JSON.stringify(jsonItem(h, image.layers))}`);
   const tail = { wastedBytes: r.wastedBytes, totalBytes: r.totalBytes, efficiency: efficiency(r.totalBytes, r.wastedBytes), secrets: secretCount(r) };
@@ -102,7 +92,7 @@ function plural(n: number, one: string, many = `${one}s`): string {
 /** The table: hidden entries grouped by the layer that ships them, then a summary per layer. */
 export async function* auditText(image: Image, r: AuditResult): AsyncGenerator<Buffer> {
   const out = (s: string) => Buffer.from(`${s}\n`, 'utf8');
-  const h = imageHeader(image);
+  const h = imageSummary(image);
   yield out(`${image.what}  ${[h.format, h.ref, h.platform].filter((x) => x !== undefined).join('  ')}`);
   const byLayer = new Map<number, HiddenItem[]>();
   for (const it of r.hidden) {

@@ -121,18 +121,16 @@ export function lsCommand(report: Reporter): CommandModule<object, Args> {
     handler: async (a) => {
       checkInputs(a.inputs);
       // Imported here, not above: this module is loaded to define the flags on every run (SPEC.md §10).
-      const [{ parseLayerRange, selectLayers }, { writeStdout }, { openImageFor }] = await Promise.all([import('../rootfs/select.js'), import('../io.js'), import('./open-image.js')]);
+      const [{ parseLayerRange, selectLayers }, { writeStdout }, { openImageFor }, { imageSummary }] = await Promise.all([
+        import('../rootfs/select.js'),
+        import('../io.js'),
+        import('./open-image.js'),
+        import('../image/image.js'),
+      ]);
       const image = await openImageFor(a.inputs, a);
       try {
         const layers = selectLayers(image.layers, a.layers !== undefined ? parseLayerRange(a.layers) : {});
-        const header = {
-          image: image.what,
-          format: image.format,
-          ...(image.ref !== undefined ? { ref: image.ref } : {}),
-          ...(image.platform !== undefined ? { platform: image.platform } : {}),
-          ...(image.manifestDigest !== undefined ? { manifest: image.manifestDigest } : {}),
-          ...(image.configDigest !== undefined ? { config: image.configDigest } : {}),
-        };
+        const header = { ...imageSummary(image), ...(image.configDigest !== undefined ? { config: image.configDigest } : {}) };
         await writeStdout(listing(layers, a.json, header, a.quiet ? undefined : warn));
       } finally {
         await image.close();

@@ -53,7 +53,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
   const factories = await commandsFor(argv);
   const cli = yargs(argv)
     .scriptName('whiteout')
-    .usage('$0 <command> [options]\n\nConvert container-image whiteouts between the OCI tar form and the overlayfs on-disk form.')
+    .usage('$0 <command> [options]\n\nThe deletions inside container images: convert whiteouts between the OCI tar form and the overlayfs on-disk form, unpack and pack layers, flatten images, show what an image deletes but still ships, and lint layers and images.')
     .command(factories.map((f) => f((c) => (exitCode = c))))
     .demandCommand(1, 'a command is needed: unpack, pack, convert, flatten, ls, check, hidden or recover')
     .recommendCommands()

@@ -68,7 +68,19 @@ function short(d: string): string {
   return d.replace(/^(sha(?:256|512):[a-f0-9]{12})[a-f0-9]+$/, '$1');
 }
 
-async function resolve(archive: Archive, sel: Selection): Promise<ResolvedImage> {
+/** What names the image in a JSON report: where it came from, its format, ref, platform and manifest digest. */
+export function imageSummary(image: Image): { image: string; format: ImageFormat; ref?: string; platform?: string; manifest?: string } {
+  return {
+    image: image.what,
+    format: image.format,
+    ...(image.ref !== undefined ? { ref: image.ref } : {}),
+    ...(image.platform !== undefined ? { platform: image.platform } : {}),
+    ...(image.manifestDigest !== undefined ? { manifest: image.manifestDigest } : {}),
+  };
+}
+
+/** Which image of the archive: an OCI index first, then a docker-save manifest. */
+export async function resolveArchive(archive: Archive, sel: Selection): Promise<ResolvedImage> {
   const hasIndex = (await archive.size('index.json')) !== undefined;
   if (hasIndex) {
     const r = await resolveOciLayout(archive, sel);
@@ -78,7 +90,8 @@ async function resolve(archive: Archive, sel: Selection): Promise<ResolvedImage>
   return resolveDockerArchive(archive, sel, (bytes) => parseConfig(bytes, `${archive.what}: config`).diffIDs);
 }
 
-function imageLayer(archive: Archive, src: LayerSource, index: number, diffID: Digest | undefined, size: number, history: HistoryStep | undefined): ImageLayer {
+/** One layer of an archive, its blob checked against its descriptor and, when known, its tar against the diffID. */
+export function imageLayer(archive: Archive, src: LayerSource, index: number, diffID: Digest | undefined, size: number, history: HistoryStep | undefined): ImageLayer {
   const what = `${archive.what}: layer ${index}${diffID ? ` (${short(formatDigest(diffID))})` : ''}`;
   const layer: ImageLayer = {
     index,
@@ -115,7 +128,7 @@ async function readArchiveImage(archive: Archive, opts: OpenImageOptions): Promi
     ...(opts.ref !== undefined ? { ref: opts.ref } : {}),
     ...(opts.platform !== undefined ? { platform: parsePlatform(opts.platform) } : {}),
   };
-  const r = await resolve(archive, sel);
+  const r = await resolveArchive(archive, sel);
   const config = parseConfig(r.config, `${archive.what}: config`);
   if (config.diffIDs.length !== r.layers.length) {
     throw new WhiteoutError(archive.what, `the config lists ${config.diffIDs.length} diffIDs but the manifest ${r.layers.length} layers`, 'input');
