@@ -1,8 +1,36 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { WhiteoutError } from '../src/errors.js';
 import { classifyName, display, normalizeName, whiteoutName } from '../src/paths.js';
 
+/** The rule written out the slow way: what the fast path must agree with on every name. */
+function reference(raw: string): string | Error {
+  if (raw.includes('\0')) return new Error('NUL');
+  const parts = raw.split('/').filter((c) => c !== '' && c !== '.');
+  return parts.includes('..') ? new Error('..') : parts.join('/');
+}
+
 describe('normalizeName (SPEC §Names)', () => {
+  it('agrees with the slow rule on any name made of separators, dots, NULs and letters', () => {
+    const name = fc.array(fc.constantFrom('/', '.', '..', './', 'a', 'b.', '.wh.', '\0'), { maxLength: 12 }).map((p) => p.join(''));
+    fc.assert(
+      fc.property(name, (raw) => {
+        const want = reference(raw);
+        if (want instanceof Error) expect(() => normalizeName(raw, 'x')).toThrow(WhiteoutError);
+        else expect(normalizeName(raw, 'x')).toBe(want);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('builds the message of an error only when there is one', () => {
+    let built = 0;
+    const what = () => `entry ${++built}`;
+    expect(normalizeName('./etc/passwd', what)).toBe('etc/passwd');
+    expect(built).toBe(0);
+    expect(() => normalizeName('a/../b', what)).toThrow(/entry 1/);
+  });
+
   it.each([
     ['/etc/passwd', 'etc/passwd'],
     ['./etc/passwd', 'etc/passwd'],

@@ -6,7 +6,7 @@
  */
 import type { Entry, Meta } from '../entry.js';
 import { WhiteoutError, type WarningSink } from '../errors.js';
-import { classifyName, display, normalizeName } from '../paths.js';
+import { type What, classifyName, display, normalizeName, whatOf } from '../paths.js';
 import { readTar } from '../tar/read.js';
 import type { TarEntryInfo, TarLimits, TarReadEntry } from '../tar/types.js';
 
@@ -29,7 +29,7 @@ export function metaOf(h: TarEntryInfo): Meta {
  * Turn one tar entry's content into an entry at `path` (markers aside). Shared
  * with the overlay-form tar reader, which reads the same tar types.
  */
-export function contentEntry(t: TarReadEntry, path: string, where: string): Entry {
+export function contentEntry(t: TarReadEntry, path: string, where: What): Entry {
   const h = t.header;
   const meta = metaOf(h);
   switch (h.type) {
@@ -58,7 +58,8 @@ export async function* readOciLayer(tar: AsyncIterable<Buffer>, opts: LayerReadO
   const warn = opts.onWarning ?? (() => {});
   for await (const t of readTar(tar, { name: opts.name, limits: opts.limits ?? {} })) {
     const h = t.header;
-    const w = where(opts.name, h);
+    // Built only for an error message: a string per entry was measurable on small entries.
+    const w = () => where(opts.name, h);
     const path = normalizeName(h.name, w);
     const meaning = classifyName(path, w);
     switch (meaning.kind) {
@@ -72,13 +73,13 @@ export async function* readOciLayer(tar: AsyncIterable<Buffer>, opts: LayerReadO
         // The spec says a whiteout is an empty regular file; umoci and moby accept any
         // type, and so do we, but a whiteout carrying data is refused rather than guessed at.
         if (h.type === 'file' && h.size > 0) {
-          throw new WhiteoutError(w, `whiteout entry has ${h.size} bytes of content`, 'input');
+          throw new WhiteoutError(whatOf(w), `whiteout entry has ${h.size} bytes of content`, 'input');
         }
         yield { kind: 'whiteout', path: meaning.path };
         continue;
       case 'plain':
         if (path === '' && h.type !== 'dir') {
-          throw new WhiteoutError(w, `refusing to turn the layer root into a ${h.type}`, 'unsafe');
+          throw new WhiteoutError(whatOf(w), `refusing to turn the layer root into a ${h.type}`, 'unsafe');
         }
         yield contentEntry(t, path, w);
     }

@@ -8,7 +8,7 @@ import { type OverlayForm, defaultOverlayForm } from '../overlay/forms.js';
 import { OverlayDirWriter, type OverlayDirStats } from '../overlay/dir-write.js';
 import { decompress } from '../tar/compress.js';
 import { digestPassThrough } from '../tar/digest.js';
-import { type Limits, checkByteLimit, checkEntryLimits, resolveLimits } from '../layer/limits.js';
+import { type Limits, checkByteLimit, entryLimiter, resolveLimits } from '../layer/limits.js';
 
 export interface UnpackOptions {
   form?: OverlayForm;
@@ -51,7 +51,12 @@ export async function unpackLayer(source: AsyncIterable<Buffer>, target: string,
       ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
     });
     const entries = readOciLayer(tar.stream, { name, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}), limits: { maxHeaderBytes: limits.maxHeaderBytes } });
-    for await (const e of checkEntryLimits(entries, limits, name)) await writer.add(e);
+    const check = entryLimiter(limits, name);
+    for await (const e of entries) {
+      check(e);
+      const pending = writer.add(e);
+      if (pending) await pending;
+    }
     const stats = await writer.finish();
     const { digest, size } = tar.result();
     return { ...stats, diffID: digest, size };

@@ -19,6 +19,8 @@ import { WhiteoutError, type WarningSink, hasCode } from '../errors.js';
 import { type BigStats, lstatOrUndefined, lstatSyncOrUndefined, mtimeSeconds, permBits } from '../fs/stat.js';
 import { WhiteoutInodes, makeNode } from '../fs/mknod.js';
 import { createNew, finishNew, writeAll } from '../fs/new-file.js';
+import { WRITE_BEHIND_MIN, WriteBehind, writeBody } from '../fs/write-behind.js';
+import { takeWhole } from '../tar/types.js';
 import { readXattrs, removeXattr, writeXattrs, writeXattrsFdSync } from '../fs/xattr.js';
 import { planOpaque, planWhiteouts, type PathKind } from '../layer/rules.js';
 import { OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, ancestors, baseOf, display, fromText, isWithin, join, parentOf, toFsPath } from '../paths.js';
@@ -73,6 +75,8 @@ export class OverlayDirWriter {
   private readonly warn: WarningSink;
   private readonly euid = process.geteuid?.() ?? 0;
   private readonly egid = process.getegid?.() ?? 0;
+  /** Big bodies are written on the threadpool while the next entries are parsed. */
+  private readonly behind = new WriteBehind();
   readonly stats: OverlayDirStats = { entries: 0, whiteouts: 0, opaque: 0, bytes: 0 };
 
   constructor(
@@ -97,7 +101,12 @@ export class OverlayDirWriter {
     return this.keepOwners && (m.uid !== this.euid || m.gid !== this.egid);
   }
 
-  async add(e: Entry): Promise<void> {
+  /**
+   * Write one entry. Returns a promise only when there is something to wait
+   * for: most entries (markers, small files in a known directory) are done in
+   * line, and awaiting a resolved promise per entry was measurable (SPEC.md §10).
+   */
+  add(e: Entry): Promise<void> | undefined {
     this.stats.entries++;
     switch (e.kind) {
       case 'whiteout':
@@ -240,6 +249,11 @@ export class OverlayDirWriter {
       for (const d of this.dirs) if (isWithin(d, p)) this.dirs.delete(d);
       for (const d of this.freshDirs) if (isWithin(d, p)) this.freshDirs.delete(d);
       for (const d of this.dirMeta.keys()) if (isWithin(d, p)) this.dirMeta.delete(d);
+      // Markers the layer gave inside the directory went with it: read in order, a later entry that
+      // replaces the directory removes what they hid too. Kept, an opaque marker would bring the
+      // directory back at the end (property counterexample, test/conformance/regressions.test.ts).
+      for (const d of this.opaque) if (isWithin(d, p)) this.opaque.delete(d);
+      for (const w of this.whiteouts) if (w !== p && isWithin(w, p)) this.whiteouts.delete(w);
     } else {
       fs.unlinkSync(target);
     }
@@ -251,36 +265,56 @@ export class OverlayDirWriter {
     return this.abs(p);
   }
 
-  private async addFile(e: FileEntry): Promise<void> {
+  private addFile(e: FileEntry): Promise<void> | undefined {
+    if (e.size < WRITE_BEHIND_MIN && e.path !== ROOT && !this.dirs.has(e.path) && this.dirs.has(parentOf(e.path))) {
+      const whole = takeWhole(e.body);
+      if (whole) {
+        const { fd, finish } = this.newFile(e, this.abs(e.path));
+        try {
+          writeAll(fd, whole);
+        } catch (err) {
+          fs.closeSync(fd);
+          throw err;
+        }
+        finish();
+        this.stats.bytes += whole.length;
+        return undefined;
+      }
+    }
+    return this.addFileStreamed(e);
+  }
+
+  private async addFileStreamed(e: FileEntry): Promise<void> {
     if (this.dirs.has(e.path)) await this.removeExisting(e.path);
     const target = await this.prepareLeaf(e.path);
+    const { fd, finish } = this.newFile(e, target);
+    this.stats.bytes += await writeBody(this.behind, fd, e.size, e.body, finish);
+  }
+
+  /** Create the file; `finish` sets owner, xattrs, mode and times, and closes it. */
+  private newFile(e: FileEntry, target: Buffer): { fd: number; finish: () => void } {
     const x = escapeXattrs(e.meta.xattrs);
     // With xattrs to set, the owner keeps write permission until they are (finishNew).
     const fd = createNew(target, x.size > 0 ? e.meta.mode | 0o600 : e.meta.mode);
-    let ok = false;
-    try {
-      for await (const chunk of e.body) writeAll(fd, chunk);
-      ok = true;
-    } finally {
-      if (!ok) fs.closeSync(fd);
-    }
-    this.stats.bytes += e.size;
-    finishNew(fd, {
-      target,
-      mode: e.meta.mode,
-      mtime: e.meta.mtime,
-      owner: this.chownNeeded(e.meta) ? { uid: e.meta.uid, gid: e.meta.gid } : undefined,
-      withFd:
-        x.size > 0
-          ? (fd) => {
-              try {
-                writeXattrsFdSync(fd, x);
-              } catch (err) {
-                throw this.xattrError(err, x);
+    const owner = this.chownNeeded(e.meta) ? { uid: e.meta.uid, gid: e.meta.gid } : undefined;
+    const finish = () =>
+      finishNew(fd, {
+        target,
+        mode: e.meta.mode,
+        mtime: e.meta.mtime,
+        owner,
+        withFd:
+          x.size > 0
+            ? (fd) => {
+                try {
+                  writeXattrsFdSync(fd, x);
+                } catch (err) {
+                  throw this.xattrError(err, x);
+                }
               }
-            }
-          : undefined,
-    });
+            : undefined,
+      });
+    return { fd, finish };
   }
 
   private async finishLeaf(target: Buffer, e: ContentEntry, chmod: boolean): Promise<void> {
@@ -355,6 +389,8 @@ export class OverlayDirWriter {
   }
 
   async finish(): Promise<OverlayDirStats> {
+    // Every body written and every file closed before the markers and the directories' times.
+    await this.behind.drain();
     const opaquePlan = await planOpaque(this.opaque, (p) => this.kindOf(p));
     this.opaque.clear();
     for (const d of opaquePlan.kept) this.opaque.add(d);
@@ -524,7 +560,10 @@ export class OverlayDirWriter {
 /** Convenience: write a whole entry stream into `root` and finish. */
 export async function writeOverlayDir(entries: AsyncIterable<Entry>, root: string, opts: OverlayDirWriteOptions): Promise<OverlayDirStats> {
   const w = new OverlayDirWriter(root, opts);
-  for await (const e of entries) await w.add(e);
+  for await (const e of entries) {
+    const pending = w.add(e);
+    if (pending) await pending;
+  }
   return w.finish();
 }
 

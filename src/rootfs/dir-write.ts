@@ -16,7 +16,8 @@ import type { ContentEntry, DeviceEntry, FileEntry, FifoEntry, HardlinkEntry, Me
 import { defaultMeta } from '../entry.js';
 import { WhiteoutError, hasCode, isSystemError } from '../errors.js';
 import { makeNode } from '../fs/mknod.js';
-import { type NewFile, createNew, finishNew, writeAll } from '../fs/new-file.js';
+import { type NewFile, createNew, finishNew } from '../fs/new-file.js';
+import { WriteBehind, writeBody } from '../fs/write-behind.js';
 import { lstatSyncOrUndefined } from '../fs/stat.js';
 import { readXattrs, removeXattr, writeXattrs, writeXattrsFdSync } from '../fs/xattr.js';
 import { escapeXattrs } from '../overlay/forms.js';
@@ -45,6 +46,8 @@ export class RootfsDirWriter {
   private readonly ownOwner: { uid: number; gid: number } | undefined;
   entries = 0;
   bytes = 0;
+  /** Big bodies are written on the threadpool while the next entries are parsed. */
+  private readonly behind = new WriteBehind();
 
   constructor(
     root: string,
@@ -219,17 +222,15 @@ export class RootfsDirWriter {
             }
           : undefined,
     };
-    let ok = false;
-    try {
-      for await (const chunk of e.body) {
-        writeAll(fd, chunk);
-        this.bytes += chunk.length;
+    const wrap = (err: unknown) => this.ioError(err, e.path);
+    const finish = () => {
+      try {
+        finishNew(fd, meta);
+      } catch (err) {
+        throw wrap(err);
       }
-      ok = true;
-    } finally {
-      if (!ok) fs.closeSync(fd);
-    }
-    finishNew(fd, meta);
+    };
+    this.bytes += await writeBody(this.behind, fd, e.size, e.body, finish, wrap);
   }
 
   private async finishLeaf(target: Buffer, meta: Meta, chmod: boolean): Promise<void> {
@@ -266,6 +267,8 @@ export class RootfsDirWriter {
 
   /** Directory modes and times, deepest first, the root last. */
   async finish(): Promise<void> {
+    // Every body written and every file closed before the directories' modes and times.
+    await this.behind.drain();
     const byDepth = [...this.dirMeta.keys()].filter((p) => this.dirs.has(p)).sort((a, b) => depth(b) - depth(a));
     for (const p of byDepth) {
       const meta = this.dirMeta.get(p) as Meta;

@@ -16,7 +16,7 @@ const CHUNK = 64 * 1024;
  * idle 40% of the time. With 1 MiB it runs ahead while the tar is parsed and
  * written (SPEC.md §10); bigger chunks mean fewer threadpool round trips.
  */
-const GUNZIP_OPTIONS: ZlibOptions & TransformOptions = { chunkSize: 256 * 1024, readableHighWaterMark: 1 << 20 };
+const GUNZIP_OPTIONS: ZlibOptions & TransformOptions = { chunkSize: 1 << 20, readableHighWaterMark: 8 << 20 };
 /** Bytes needed to tell the formats apart (bzip2's magic is the longest). */
 const PEEK = 10;
 

@@ -52,17 +52,14 @@ export function padding(size: number): number {
  * only where `signed` (mtime); nothing beyond Number.MAX_SAFE_INTEGER.
  */
 export function parseNumeric(b: Buffer, off: number, len: number, field: string, where: string, at: number, signed = false): number {
-  const bad = (why: string): never => {
-    throw new WhiteoutError(where, `${why} in header at offset ${at}`, 'input');
-  };
   const first = b[off]!;
   if (first & 0x80) {
     // Rare: BigInt keeps the arithmetic exact for fields up to 12 bytes.
     let v = BigInt(first & 0x7f);
     for (let i = off + 1; i < off + len; i++) v = (v << 8n) | BigInt(b[i]!);
     if (first & 0x40) v -= 1n << BigInt(len * 8 - 1);
-    if (v < 0n && !signed) bad(`negative ${field}`);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) bad(`${field} too large`);
+    if (v < 0n && !signed) badNumeric(`negative ${field}`, where, at);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) badNumeric(`${field} too large`, where, at);
     return Number(v);
   }
   const end = off + len;
@@ -74,45 +71,63 @@ export function parseNumeric(b: Buffer, off: number, len: number, field: string,
     if (c < 0x30 || c > 0x37) break;
     v = v * 8 + (c - 0x30);
   }
-  for (; i < end; i++) if (b[i] !== 0x20 && b[i] !== 0) bad(`bad ${field} field`);
+  for (; i < end; i++) if (b[i] !== 0x20 && b[i] !== 0) badNumeric(`bad ${field} field`, where, at);
   return v;
+}
+
+// Out of line, so the parsers above allocate nothing per call (they run ~7 times a header).
+function badNumeric(why: string, where: string, at: number): never {
+  throw new WhiteoutError(where, `${why} in header at offset ${at}`, 'input');
 }
 
 /** A NUL-terminated (or full-width) string field, as a byte string. */
 function field(b: Buffer, off: number, len: number): string {
-  const z = b.indexOf(0, off);
-  return b.toString('latin1', off, z < 0 || z > off + len ? off + len : z);
+  // Most link names, prefixes and v7 owner names are empty: no call into the string decoder.
+  if (b[off] === 0) return '';
+  const end = off + len;
+  let z = off + 1;
+  while (z < end && b[z] !== 0) z++;
+  return b.toString('latin1', off, z);
 }
 
-/** Sum of the block with the checksum field read as spaces: unsigned, and signed-char (old tars). */
-function checksums(b: Buffer): [number, number] {
-  let u = 0;
-  let s = 0;
+/**
+ * The stored checksum must be the sum of the block with the checksum field read
+ * as spaces: unsigned, or (old tars) with signed chars. The signed sum is only
+ * worked out when the unsigned one does not match.
+ */
+function checksumMatches(b: Buffer, stored: number): boolean {
+  let u = 8 * 0x20;
+  for (let i = 0; i < 148; i++) u += b[i]!;
+  for (let i = 156; i < BLOCK; i++) u += b[i]!;
+  if (u === stored) return true;
+  let s = 8 * 0x20;
   for (let i = 0; i < BLOCK; i++) {
-    const c = i >= 148 && i < 156 ? 0x20 : b[i]!;
-    u += c;
+    if (i === 148) i = 156;
+    const c = b[i]!;
     s += c > 127 ? c - 256 : c;
   }
-  return [u, s];
+  return s === stored;
 }
+
+const USTAR = [0x75, 0x73, 0x74, 0x61, 0x72]; // "ustar"
 
 function formatOf(b: Buffer): HeaderFormat {
   // "ustar\0" + any version is POSIX; "ustar  \0" is GNU; anything else v7 (as Go decides).
-  if (b[257] === 0x75 && b.toString('latin1', 257, 263) === 'ustar\0') return 'ustar';
-  if (b.toString('latin1', 257, 265) === 'ustar  \0') return 'gnu';
+  for (let i = 0; i < 5; i++) if (b[257 + i] !== USTAR[i]) return 'v7';
+  if (b[262] === 0) return 'ustar';
+  if (b[262] === 0x20 && b[263] === 0x20 && b[264] === 0) return 'gnu';
   return 'v7';
 }
 
 /** Parse one (non-zero) header block found at stream offset `at`. */
 export function parseHeader(b: Buffer, where: string, at: number): RawHeader {
-  const [u, s] = checksums(b);
   let stored = -1;
   try {
     stored = parseNumeric(b, 148, 8, 'checksum', where, at);
   } catch {
     // An unparseable checksum field is a checksum mismatch.
   }
-  if (stored !== u && stored !== s) {
+  if (!checksumMatches(b, stored)) {
     throw new WhiteoutError(where, `bad header checksum at offset ${at}`, 'input');
   }
   const format = formatOf(b);
@@ -120,7 +135,7 @@ export function parseHeader(b: Buffer, where: string, at: number): RawHeader {
   let name = field(b, 0, 100);
   if (format === 'ustar') {
     // star puts atime/ctime after a shorter prefix and marks it with "tar\0" at 508.
-    const star = b.toString('latin1', 508, 512) === 'tar\0';
+    const star = b[508] === 0x74 && b[509] === 0x61 && b[510] === 0x72 && b[511] === 0;
     const prefix = field(b, 345, star ? 131 : 155);
     if (prefix !== '') name = `${prefix}/${name}`;
   }

@@ -8,7 +8,7 @@ import { WhiteoutError } from '../errors.js';
 import { BLOCK, isZeroBlock, padding, parseHeader, parseNumeric, type RawHeader } from './header.js';
 import { applyPax, parsePax } from './pax.js';
 import { Map10Parser, checkLayout, expandSparse, oldGnuEntries, parseMap01, paxRealSize, paxSparseFormat, type SparseLayout } from './sparse.js';
-import { defaultTarLimits, type TarEntryInfo, type TarLimits, type TarReadEntry, type TarType } from './types.js';
+import { type InMemoryBody, defaultTarLimits, type TarEntryInfo, type TarLimits, type TarReadEntry, type TarType } from './types.js';
 
 export interface ReadTarOptions {
   /** Names the stream in error messages (e.g. the layer's file name). */
@@ -76,6 +76,34 @@ class ByteSource {
       got += k;
     }
     return out;
+  }
+
+  /**
+   * The synchronous half of the cursor: a view of the next `n` bytes when the
+   * current chunk holds them, else undefined with nothing consumed. The reader
+   * tries these first; awaiting a resolved promise for every header and
+   * padding was most of its cost on a layer of small entries (SPEC.md §10).
+   */
+  takeSync(n: number): Buffer | undefined {
+    if (this.chunk.length - this.pos < n) return undefined;
+    const b = this.chunk.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+
+  skipSync(n: number): boolean {
+    if (this.chunk.length - this.pos < n) return false;
+    this.pos += n;
+    return true;
+  }
+
+  /** Where the cursor is in the current chunk, to go back to when a synchronous attempt falls short. */
+  mark(): number {
+    return this.pos;
+  }
+
+  rewind(mark: number): void {
+    this.pos = mark;
   }
 
   /** A header block, or null on a clean EOF at a block boundary. */
@@ -148,6 +176,22 @@ async function* plainBody(src: ByteSource, st: BodyState): AsyncGenerator<Buffer
   }
 }
 
+/**
+ * A body that can also be taken whole, synchronously, when the chunk in hand
+ * holds all of it (most files of a layer are small): see `bodyInMemory`.
+ */
+function bodyOf(src: ByteSource, st: BodyState): AsyncIterable<Buffer> & InMemoryBody {
+  return {
+    [Symbol.asyncIterator]: () => plainBody(src, st),
+    takeWhole(): Buffer | undefined {
+      if (st.stale) throw staleError();
+      const b = src.takeSync(st.remaining);
+      if (b) st.remaining = 0;
+      return b;
+    },
+  };
+}
+
 function typeOf(flag: number, name: string, where: string, at: number): TarType {
   switch (flag) {
     case 0x30: // '0'
@@ -209,6 +253,53 @@ class TarReader {
     }
   }
 
+  /**
+   * The next entry without awaiting, when the current chunk holds its headers
+   * (ustar, GNU long names, PAX) whole and it is not sparse; undefined, with
+   * nothing consumed, when `next` must do it.
+   */
+  nextSync(): { entry: TarReadEntry; state: BodyState } | null | undefined {
+    const src = this.src;
+    const start = src.mark();
+    let p: Pending | undefined;
+    for (;;) {
+      const at = src.offset;
+      const block = src.takeSync(BLOCK);
+      if (!block) break;
+      if (isZeroBlock(block)) {
+        if (p) this.fail(`extension header at offset ${p.start} is followed by the end of the archive at offset ${at}`);
+        return null;
+      }
+      const raw = parseHeader(block, this.where, at);
+      const flag = raw.typeflag;
+      if (flag === 0x53) break;
+      if (flag === 0x67) {
+        this.hold({ start: at, paxAt: at, held: 0 }, raw.size, 'PAX global header', at);
+        if (!src.skipSync(raw.size + padding(raw.size))) break;
+        continue;
+      }
+      p ??= { start: at, paxAt: at, held: 0 };
+      if (flag === 0x78 || flag === 0x4c || flag === 0x4b) {
+        const kind = flag === 0x78 ? 'PAX header' : flag === 0x4c ? 'GNU long name' : 'GNU long link';
+        this.hold(p, raw.size, kind, at);
+        const data = src.takeSync(raw.size);
+        if (!data || !src.skipSync(padding(raw.size))) break;
+        if (flag === 0x78) {
+          const recs = parsePax(data, this.where, at + BLOCK);
+          // A sparse entry's map may need reading past this chunk: the async path does those.
+          if (paxSparseFormat(recs, this.where, at)) break;
+          p.pax = p.pax ? new Map([...p.pax, ...recs]) : recs;
+          p.paxAt = at;
+        } else if (flag === 0x4c) p.longName = cString(data);
+        else p.longLink = cString(data);
+        continue;
+      }
+      return this.plainEntry(raw, at, p);
+    }
+    src.rewind(start);
+    return undefined;
+  }
+
   /** The next entry, or null at the end of the archive. */
   async next(): Promise<{ entry: TarReadEntry; state: BodyState } | null> {
     const src = this.src;
@@ -246,8 +337,19 @@ class TarReader {
     }
   }
 
-  private async entry(raw: RawHeader, block: Buffer, at: number, p: Pending): Promise<{ entry: TarReadEntry; state: BodyState }> {
-    const h: TarEntryInfo = {
+  /** A non-sparse entry (the synchronous path). */
+  private plainEntry(raw: RawHeader, at: number, p: Pending): { entry: TarReadEntry; state: BodyState } {
+    const h = this.info(raw, p);
+    if (p.pax) applyPax(h, p.pax, this.where, p.paxAt);
+    h.type = typeOf(raw.typeflag, h.name, this.where, at);
+    const stored = h.type === 'file' ? h.size : 0;
+    if (h.type !== 'file') h.size = 0;
+    const st: BodyState = { remaining: stored, pad: padding(stored), stale: false };
+    return { entry: { header: h, body: bodyOf(this.src, st) }, state: st };
+  }
+
+  private info(raw: RawHeader, p: Pending): TarEntryInfo {
+    return {
       name: p.longName ?? raw.name,
       type: 'file',
       size: raw.size,
@@ -265,6 +367,10 @@ class TarReader {
       offset: p.start,
       sparse: false,
     };
+  }
+
+  private async entry(raw: RawHeader, block: Buffer, at: number, p: Pending): Promise<{ entry: TarReadEntry; state: BodyState }> {
+    const h = this.info(raw, p);
     let layout: SparseLayout | undefined;
     let format10 = false;
     // Parse the old GNU sparse map now: `block` is only a view of a chunk.
@@ -291,7 +397,7 @@ class TarReader {
     let stored = h.type === 'file' ? h.size : 0;
     if (h.type !== 'file') h.size = 0;
     const st: BodyState = { remaining: stored, pad: padding(stored), stale: false };
-    if (!layout) return { entry: { header: h, body: plainBody(this.src, st) }, state: st };
+    if (!layout) return { entry: { header: h, body: bodyOf(this.src, st) }, state: st };
 
     if (h.type !== 'file') this.fail(`sparse map on a ${h.type} entry at offset ${at}`);
     const fail = (why: string): never => this.fail(`${why} for the entry at offset ${at}`);
@@ -360,9 +466,10 @@ export async function* readTar(source: AsyncIterable<Buffer>, opts: ReadTarOptio
     for (;;) {
       if (prev) {
         prev.stale = true;
-        await src.skip(prev.remaining + prev.pad);
+        if (!src.skipSync(prev.remaining + prev.pad)) await src.skip(prev.remaining + prev.pad);
       }
-      const next = await reader.next();
+      let next = reader.nextSync();
+      if (next === undefined) next = await reader.next();
       if (!next) break;
       prev = next.state;
       yield next.entry;

@@ -74,3 +74,18 @@ export interface TarWriteEntry {
   header: TarHeader;
   body?: AsyncIterable<Buffer> | Buffer;
 }
+
+/** A body its reader can hand over whole when the bytes in hand hold all of it. */
+export interface InMemoryBody {
+  /** The rest of the body as one view, without awaiting; undefined (nothing taken) when it is not all in memory. */
+  takeWhole(): Buffer | undefined;
+}
+
+/**
+ * The whole body at once, when its reader already holds it (most files in a
+ * layer are a few KB); undefined otherwise, and the body is read as a stream.
+ */
+export function takeWhole(body: AsyncIterable<Buffer>): Buffer | undefined {
+  const b: AsyncIterable<Buffer> & Partial<InMemoryBody> = body;
+  return typeof b.takeWhole === 'function' ? b.takeWhole() : undefined;
+}

@@ -53,6 +53,15 @@ describe('regressions: counterexamples the properties found, fixed in src/', () 
     await checkMerge(stack, { form: DEVICE, kernel: kernel.ok });
   });
 
+  it('regression 6: a marker inside a directory that a later entry of the same layer replaces goes with it', async () => {
+    // Read in order, `d2` the file removes d2/d2 and its opaque marker; deferred, the marker made d2/d2 again.
+    const stack: LayerSpec[] = [
+      [dir('d2'), dir('d2/d2'), file('d2/d2/old'), file('d2/x')],
+      [dir('d2/d2'), { op: 'opaque', dir: 'd2/d2' }, { op: 'whiteout', path: 'd2/x' }, file('d2'), dir('d2/b')],
+    ];
+    await checkMerge(stack, { form: DEVICE, kernel: kernel.ok });
+  });
+
   it('regression 5: convertToOverlay gives an opaque directory with no entry made-up metadata (0755 0:0 mtime 0)', async () => {
     const stack: LayerSpec[] = [[dir('d'), file('d/old')], [{ op: 'opaque', dir: 'd' }]];
     await convertedMergesLikeModel(stack);
@@ -74,6 +83,34 @@ describe('regressions: convert round trips', () => {
         { op: 'whiteout', path: 'd2' },
         { op: 'hardlink', path: 'd1/a', target: 'd2' },
         { op: 'symlink', path: 'd2/a', target: 'a', mode: 0o777, uid: 0, gid: 0, mtime: 0 },
+      ],
+    ];
+    await convertedMergesLikeModel(stack);
+  });
+});
+
+describe('regressions: convert round trips, markers under a replaced directory', () => {
+  // convertToOverlay keeps the layer's order, so convertToOci gives markers before the entry that
+  // replaces their directory; the unpacker kept them (fast-check seeds -1041466494 and 513489132).
+  it('a whiteout of a directory the layer itself filled, then its parent replaced by a file and a directory', async () => {
+    const stack: LayerSpec[] = [
+      [
+        { op: 'dir', path: 'd2/d2/d1', mode: 0o755, uid: 0, gid: 0, mtime: 0 },
+        { op: 'whiteout', path: 'd2/d2' },
+        { op: 'file', path: 'd2', content: Buffer.from([0]), mode: 0o644, uid: 0, gid: 0, mtime: 0 },
+        { op: 'dir', path: 'd2/b', mode: 0o755, uid: 0, gid: 0, mtime: 0, xattrs: { 'user.a': Buffer.from([0]) } },
+      ],
+    ];
+    await convertedMergesLikeModel(stack);
+  });
+
+  it('a whiteout, a directory at the same path, then its parent replaced by a file and given a child', async () => {
+    const stack: LayerSpec[] = [
+      [
+        { op: 'whiteout', path: 'd1/a' },
+        { op: 'dir', path: 'd1/a', mode: 0o755, uid: 0, gid: 0, mtime: 0 },
+        { op: 'file', path: 'd1', content: Buffer.from([]), mode: 0o644, uid: 0, gid: 0, mtime: 0 },
+        { op: 'file', path: 'd1/d2', content: Buffer.from([0]), mode: 0o644, uid: 0, gid: 0, mtime: 0 },
       ],
     ];
     await convertedMergesLikeModel(stack);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { WhiteoutError } from '../../src/errors.js';
 import { readTar } from '../../src/tar/read.js';
-import type { TarHeader, TarWriteEntry } from '../../src/tar/types.js';
+import { type TarHeader, type TarWriteEntry, takeWhole } from '../../src/tar/types.js';
 import { bufferBody, writeTar } from '../../src/tar/write.js';
 import { chunked, collect, file, from, hdr, readAll, rejection, writeAll } from './util.js';
 
@@ -194,6 +194,40 @@ describe('writeTar → readTar', () => {
     const a = (await it.next()).value!;
     await it.next();
     await expect(collect(a.body)).rejects.toThrow(/after the next entry/);
+    await it.return(undefined);
+  });
+
+  it('hands a body over whole when the chunk in hand holds it, and streams it otherwise', async () => {
+    const entries = [file('small', 'hello'), file('big', Buffer.alloc(70_000, 3)), file('empty', ''), file('after', 'tail')];
+    const tar = await writeAll(entries);
+    for (const chunk of [7, 513, 65536, tar.length]) {
+      const seen: [string, string, boolean][] = [];
+      for await (const e of readTar(chunked(tar, chunk))) {
+        const whole = takeWhole(e.body);
+        // Taken whole, nothing is left to stream; not taken, the stream still has every byte.
+        const data = whole ? Buffer.concat([whole, await collect(e.body)]) : await collect(e.body);
+        seen.push([e.header.name, data.toString('latin1'), whole !== undefined]);
+      }
+      expect(seen.map(([n, d]) => [n, d.length])).toEqual([
+        ['small', 5],
+        ['big', 70_000],
+        ['empty', 0],
+        ['after', 4],
+      ]);
+      expect(seen[0]![1]).toBe('hello');
+      expect(seen[3]![1]).toBe('tail');
+      // A whole-file chunk holds every body; small chunks never hold the 70 KB one.
+      if (chunk === tar.length) expect(seen.every(([, , w]) => w)).toBe(true);
+      else expect(seen[1]![2]).toBe(false);
+    }
+  });
+
+  it('refuses a body taken whole after moving to the next entry', async () => {
+    const tar = await writeAll([file('a', 'abc'), file('b', 'x')]);
+    const it = readTar(chunked(tar, tar.length))[Symbol.asyncIterator]();
+    const a = (await it.next()).value!;
+    await it.next();
+    expect(() => takeWhole(a.body)).toThrow(/after the next entry/);
     await it.return(undefined);
   });
 

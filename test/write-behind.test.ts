@@ -1,0 +1,99 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WRITE_BEHIND_MIN, WriteBehind, writeBody } from '../src/fs/write-behind.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-'));
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** `total` bytes in chunks of `size`, each byte telling its offset (mod 251), so misplaced bytes show. */
+async function* pattern(total: number, size: number): AsyncGenerator<Buffer> {
+  for (let off = 0; off < total; off += size) {
+    const n = Math.min(size, total - off);
+    const b = Buffer.allocUnsafe(n);
+    for (let i = 0; i < n; i++) b[i] = (off + i) % 251;
+    yield b;
+  }
+}
+
+function expected(total: number): Buffer {
+  const b = Buffer.allocUnsafe(total);
+  for (let i = 0; i < total; i++) b[i] = i % 251;
+  return b;
+}
+
+describe('write-behind (src/fs/write-behind.ts)', () => {
+  it('writes big bodies behind, each byte at its offset, and finishes a file only after its data', async () => {
+    const behind = new WriteBehind();
+    const sizes = [WRITE_BEHIND_MIN, 3 * WRITE_BEHIND_MIN + 17, 40 << 20];
+    const finishedAfter: number[] = [];
+    for (const [i, total] of sizes.entries()) {
+      const file = path.join(dir, `f${i}`);
+      const fd = fs.openSync(file, 'wx', 0o640);
+      const n = await writeBody(behind, fd, total, pattern(total, 100_003), () => {
+        // The data is all there when finish runs: it sets the times, which a later write would change.
+        finishedAfter.push(fs.fstatSync(fd).size);
+        fs.futimesSync(fd, 1_000_000, 1_000_000);
+        fs.closeSync(fd);
+      });
+      expect(n).toBe(total);
+    }
+    await behind.drain();
+    expect(finishedAfter).toEqual(sizes);
+    for (const [i, total] of sizes.entries()) {
+      const file = path.join(dir, `f${i}`);
+      expect(fs.readFileSync(file).equals(expected(total))).toBe(true);
+      expect(fs.statSync(file).mtimeMs).toBe(1_000_000_000);
+    }
+  });
+
+  it('writes a small body in line: finished before writeBody returns', async () => {
+    const behind = new WriteBehind();
+    const fd = fs.openSync(path.join(dir, 'small'), 'wx');
+    let finished = false;
+    await writeBody(behind, fd, 1000, pattern(1000, 300), () => {
+      finished = true;
+      fs.closeSync(fd);
+    });
+    expect(finished).toBe(true);
+    expect(fs.readFileSync(path.join(dir, 'small')).equals(expected(1000))).toBe(true);
+  });
+
+  it('reports a failed write at drain, naming it through the wrapper, and closes the file', async () => {
+    const behind = new WriteBehind();
+    // A descriptor opened read-only: every write fails with EBADF.
+    fs.writeFileSync(path.join(dir, 'ro'), '');
+    const fd = fs.openSync(path.join(dir, 'ro'), 'r');
+    let finished = false;
+    await writeBody(
+      behind,
+      fd,
+      WRITE_BEHIND_MIN * 2,
+      pattern(WRITE_BEHIND_MIN * 2, 65536),
+      () => {
+        finished = true;
+      },
+      (e) => new Error(`ro: ${(e as NodeJS.ErrnoException).code}`),
+    );
+    await expect(behind.drain()).rejects.toThrow('ro: EBADF');
+    // The finish step never ran on a file whose data failed, but the descriptor was closed.
+    expect(finished).toBe(false);
+    expect(() => fs.fstatSync(fd)).toThrow(/EBADF/);
+  });
+
+  it('closes the file and rethrows when the body fails part way', async () => {
+    const behind = new WriteBehind();
+    const fd = fs.openSync(path.join(dir, 'broken'), 'wx');
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield Buffer.alloc(WRITE_BEHIND_MIN, 1);
+      throw new Error('truncated layer');
+    }
+    await expect(writeBody(behind, fd, WRITE_BEHIND_MIN * 4, failing(), () => {})).rejects.toThrow('truncated layer');
+    await behind.drain();
+    expect(() => fs.fstatSync(fd)).toThrow(/EBADF/);
+  });
+});
