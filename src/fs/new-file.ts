@@ -55,3 +55,18 @@ export function finishNew(fd: number, f: NewFile): void {
     fs.closeSync(fd);
   }
 }
+
+/**
+ * The `withFd` step that sets a new file's xattrs through its descriptor, or
+ * undefined when it has none; `explain` turns a refusal into the error to report.
+ */
+export function xattrStep(xattrs: Map<string, Buffer>, set: (fd: number, x: Map<string, Buffer>) => void, explain: (e: unknown) => unknown): ((fd: number) => void) | undefined {
+  if (xattrs.size === 0) return undefined;
+  return (fd) => {
+    try {
+      set(fd, xattrs);
+    } catch (err) {
+      throw explain(err);
+    }
+  };
+}

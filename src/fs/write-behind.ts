@@ -155,16 +155,7 @@ export async function writeBody(
   let pos = 0;
   if (size < WRITE_BEHIND_MIN) {
     const whole = takeWhole(body);
-    if (whole) {
-      try {
-        writeAll(fd, whole);
-      } catch (e) {
-        fs.closeSync(fd);
-        throw e;
-      }
-      finish();
-      return whole.length;
-    }
+    if (whole) return writeWhole(fd, whole, finish);
     let ok = false;
     try {
       for await (const chunk of body) {
@@ -191,4 +182,16 @@ export async function writeBody(
   }
   behind.end(fd, finish);
   return pos;
+}
+
+/** Write a body already in hand, in line, then `finish` the file; on a failed write it is closed. */
+export function writeWhole(fd: number, whole: Buffer, finish: () => void): number {
+  try {
+    writeAll(fd, whole);
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+  finish();
+  return whole.length;
 }

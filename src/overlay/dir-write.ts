@@ -18,8 +18,8 @@ import { defaultMeta } from '../entry.js';
 import { WhiteoutError, type WarningSink, hasCode } from '../errors.js';
 import { type BigStats, lstatOrUndefined, lstatSyncOrUndefined, mtimeSeconds, permBits } from '../fs/stat.js';
 import { WhiteoutInodes, makeNode } from '../fs/mknod.js';
-import { createNew, finishNew, writeAll } from '../fs/new-file.js';
-import { WRITE_BEHIND_MIN, WriteBehind, writeBody } from '../fs/write-behind.js';
+import { createNew, finishNew, xattrStep } from '../fs/new-file.js';
+import { WRITE_BEHIND_MIN, WriteBehind, writeBody, writeWhole } from '../fs/write-behind.js';
 import { takeWhole } from '../tar/types.js';
 import { readXattrs, removeXattr, writeXattrs, writeXattrsFdSync } from '../fs/xattr.js';
 import { planOpaque, planWhiteouts, type PathKind } from '../layer/rules.js';
@@ -270,14 +270,7 @@ export class OverlayDirWriter {
       const whole = takeWhole(e.body);
       if (whole) {
         const { fd, finish } = this.newFile(e, this.abs(e.path));
-        try {
-          writeAll(fd, whole);
-        } catch (err) {
-          fs.closeSync(fd);
-          throw err;
-        }
-        finish();
-        this.stats.bytes += whole.length;
+        this.stats.bytes += writeWhole(fd, whole, finish);
         return undefined;
       }
     }
@@ -303,16 +296,7 @@ export class OverlayDirWriter {
         mode: e.meta.mode,
         mtime: e.meta.mtime,
         owner,
-        withFd:
-          x.size > 0
-            ? (fd) => {
-                try {
-                  writeXattrsFdSync(fd, x);
-                } catch (err) {
-                  throw this.xattrError(err, x);
-                }
-              }
-            : undefined,
+        withFd: xattrStep(x, writeXattrsFdSync, (err) => this.xattrError(err, x)),
       });
     return { fd, finish };
   }

@@ -16,7 +16,7 @@ import type { ContentEntry, DeviceEntry, FileEntry, FifoEntry, HardlinkEntry, Me
 import { defaultMeta } from '../entry.js';
 import { WhiteoutError, hasCode, isSystemError } from '../errors.js';
 import { makeNode } from '../fs/mknod.js';
-import { type NewFile, createNew, finishNew } from '../fs/new-file.js';
+import { type NewFile, createNew, finishNew, xattrStep } from '../fs/new-file.js';
 import { WriteBehind, writeBody } from '../fs/write-behind.js';
 import { lstatSyncOrUndefined } from '../fs/stat.js';
 import { readXattrs, removeXattr, writeXattrs, writeXattrsFdSync } from '../fs/xattr.js';
@@ -211,16 +211,7 @@ export class RootfsDirWriter {
       mode: e.meta.mode,
       mtime: e.meta.mtime,
       owner: this.chownNeeded(e.meta) ? { uid: e.meta.uid, gid: e.meta.gid } : undefined,
-      withFd:
-        x.size > 0
-          ? (fd) => {
-              try {
-                writeXattrsFdSync(fd, x);
-              } catch (err) {
-                throw this.xattrError(err, x);
-              }
-            }
-          : undefined,
+      withFd: xattrStep(x, writeXattrsFdSync, (err) => this.xattrError(err, x)),
     };
     const wrap = (err: unknown) => this.ioError(err, e.path);
     const finish = () => {
