@@ -11,6 +11,7 @@
  */
 import fs from 'node:fs';
 import { hasCode } from '../errors.js';
+import { writeXattrsFdSync } from './xattr.js';
 
 const O_CREATE_FILE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
 
@@ -60,11 +61,11 @@ export function finishNew(fd: number, f: NewFile): void {
  * The `withFd` step that sets a new file's xattrs through its descriptor, or
  * undefined when it has none; `explain` turns a refusal into the error to report.
  */
-export function xattrStep(xattrs: Map<string, Buffer>, set: (fd: number, x: Map<string, Buffer>) => void, explain: (e: unknown) => unknown): ((fd: number) => void) | undefined {
+export function xattrStep(xattrs: Map<string, Buffer>, explain: (e: unknown) => unknown): ((fd: number) => void) | undefined {
   if (xattrs.size === 0) return undefined;
   return (fd) => {
     try {
-      set(fd, xattrs);
+      writeXattrsFdSync(fd, xattrs);
     } catch (err) {
       throw explain(err);
     }

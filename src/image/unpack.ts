@@ -5,7 +5,7 @@
  * with, SPEC.md §6), then the mount line for all of them. A second image on
  * the same base layers costs nothing.
  */
-import { type Limits, checkByteLimit, checkEntryLimits, resolveLimits } from '../layer/limits.js';
+import { type Limits, checkByteLimit, entryLimiter, resolveLimits } from '../layer/limits.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { WhiteoutError, type WarningSink } from '../errors.js';
@@ -110,10 +110,7 @@ export async function unpackImage(image: Image, dir: string, opts: UnpackImageOp
         });
         // The diffID and blob digest are checked as the tar streams, so a bad layer fails before it is renamed into place.
         const entries = layerEntries(layer, { events: { onBytes: count }, limits: opts.limits, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) });
-        for await (const e of mapOwners(entries, opts.idMap)) {
-          const pending = writer.add(e);
-          if (pending) await pending;
-        }
+        await writer.addAll(mapOwners(entries, opts.idMap));
         return writer.finish();
       });
       done.push({ index: layer.index, diffID, dir: place.dir, reused: false, stats });
@@ -172,10 +169,7 @@ export async function unpackMappedLayer(
     const limits = resolveLimits(opts.limits);
     const tar = verified(checkByteLimit(decompress(source, { name: opts.name }), limits, opts.name), { what: opts.name }, undefined, (m) => (measured = m));
     const entries = readOciLayer(tar, { name: opts.name, limits: { maxHeaderBytes: limits.maxHeaderBytes }, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) });
-    for await (const e of mapOwners(checkEntryLimits(entries, limits, opts.name), opts.idMap)) {
-      const pending = writer.add(e);
-      if (pending) await pending;
-    }
+    await writer.addAll(mapOwners(entries, opts.idMap), entryLimiter(limits, opts.name));
     const stats = await writer.finish();
     return { ...stats, diffID: measured.digest, size: measured.size };
   });

@@ -51,12 +51,7 @@ export async function unpackLayer(source: AsyncIterable<Buffer>, target: string,
       ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
     });
     const entries = readOciLayer(tar.stream, { name, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}), limits: { maxHeaderBytes: limits.maxHeaderBytes } });
-    const check = entryLimiter(limits, name);
-    for await (const e of entries) {
-      check(e);
-      const pending = writer.add(e);
-      if (pending) await pending;
-    }
+    await writer.addAll(entries, entryLimiter(limits, name));
     const stats = await writer.finish();
     const { digest, size } = tar.result();
     return { ...stats, diffID: digest, size };

@@ -101,6 +101,15 @@ export class OverlayDirWriter {
     return this.keepOwners && (m.uid !== this.euid || m.gid !== this.egid);
   }
 
+  /** Write every entry of a stream, calling `check` on each first (the layer's limits). */
+  async addAll(entries: AsyncIterable<Entry>, check?: (e: Entry) => void): Promise<void> {
+    for await (const e of entries) {
+      check?.(e);
+      const pending = this.add(e);
+      if (pending) await pending;
+    }
+  }
+
   /**
    * Write one entry. Returns a promise only when there is something to wait
    * for: most entries (markers, small files in a known directory) are done in
@@ -296,7 +305,7 @@ export class OverlayDirWriter {
         mode: e.meta.mode,
         mtime: e.meta.mtime,
         owner,
-        withFd: xattrStep(x, writeXattrsFdSync, (err) => this.xattrError(err, x)),
+        withFd: xattrStep(x, (err) => this.xattrError(err, x)),
       });
     return { fd, finish };
   }
@@ -544,10 +553,7 @@ export class OverlayDirWriter {
 /** Convenience: write a whole entry stream into `root` and finish. */
 export async function writeOverlayDir(entries: AsyncIterable<Entry>, root: string, opts: OverlayDirWriteOptions): Promise<OverlayDirStats> {
   const w = new OverlayDirWriter(root, opts);
-  for await (const e of entries) {
-    const pending = w.add(e);
-    if (pending) await pending;
-  }
+  await w.addAll(entries);
   return w.finish();
 }
 

@@ -19,7 +19,7 @@ import { makeNode } from '../fs/mknod.js';
 import { type NewFile, createNew, finishNew, xattrStep } from '../fs/new-file.js';
 import { WriteBehind, writeBody } from '../fs/write-behind.js';
 import { lstatSyncOrUndefined } from '../fs/stat.js';
-import { readXattrs, removeXattr, writeXattrs, writeXattrsFdSync } from '../fs/xattr.js';
+import { readXattrs, removeXattr, writeXattrs } from '../fs/xattr.js';
 import { escapeXattrs } from '../overlay/forms.js';
 import { ROOT, display, fromText, isWithin, parentOf, toFsPath } from '../paths.js';
 
@@ -211,7 +211,7 @@ export class RootfsDirWriter {
       mode: e.meta.mode,
       mtime: e.meta.mtime,
       owner: this.chownNeeded(e.meta) ? { uid: e.meta.uid, gid: e.meta.gid } : undefined,
-      withFd: xattrStep(x, writeXattrsFdSync, (err) => this.xattrError(err, x)),
+      withFd: xattrStep(x, (err) => this.xattrError(err, x)),
     };
     const wrap = (err: unknown) => this.ioError(err, e.path);
     const finish = () => {

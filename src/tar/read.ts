@@ -178,7 +178,7 @@ async function* plainBody(src: ByteSource, st: BodyState): AsyncGenerator<Buffer
 
 /**
  * A body that can also be taken whole, synchronously, when the chunk in hand
- * holds all of it (most files of a layer are small): see `bodyInMemory`.
+ * holds all of it (most files of a layer are small): see `takeWhole`.
  */
 function bodyOf(src: ByteSource, st: BodyState): AsyncIterable<Buffer> & InMemoryBody {
   return {
@@ -217,6 +217,11 @@ function typeOf(flag: number, name: string, where: string, at: number): TarType 
       throw new WhiteoutError(where, `unsupported tar entry type '${shown}' at offset ${at}`, 'input');
     }
   }
+}
+
+/** 'x' (PAX), 'L' (GNU long name), 'K' (GNU long link): headers that describe the entry after them. */
+function isExtension(flag: number): boolean {
+  return flag === 0x78 || flag === 0x4c || flag === 0x4b;
 }
 
 interface Pending {
@@ -279,19 +284,12 @@ class TarReader {
         continue;
       }
       p ??= { start: at, paxAt: at, held: 0 };
-      if (flag === 0x78 || flag === 0x4c || flag === 0x4b) {
-        const kind = flag === 0x78 ? 'PAX header' : flag === 0x4c ? 'GNU long name' : 'GNU long link';
-        this.hold(p, raw.size, kind, at);
+      if (isExtension(flag)) {
+        this.holdExtension(p, raw, at);
         const data = src.takeSync(raw.size);
         if (!data || !src.skipSync(padding(raw.size))) break;
-        if (flag === 0x78) {
-          const recs = parsePax(data, this.where, at + BLOCK);
-          // A sparse entry's map may need reading past this chunk: the async path does those.
-          if (paxSparseFormat(recs, this.where, at)) break;
-          p.pax = p.pax ? new Map([...p.pax, ...recs]) : recs;
-          p.paxAt = at;
-        } else if (flag === 0x4c) p.longName = cString(data);
-        else p.longLink = cString(data);
+        // A sparse entry's map may need reading past this chunk: the async path does those.
+        if (!this.extension(p, flag, data, at, false)) break;
         continue;
       }
       return this.plainEntry(raw, at, p);
@@ -320,16 +318,9 @@ class TarReader {
         continue;
       }
       p ??= { start: at, paxAt: at, held: 0 };
-      if (flag === 0x78 || flag === 0x4c || flag === 0x4b) {
-        const kind = flag === 0x78 ? 'PAX header' : flag === 0x4c ? 'GNU long name' : 'GNU long link';
-        this.hold(p, raw.size, kind, at);
-        const data = await src.exact(raw.size);
-        if (flag === 0x78) {
-          const recs = parsePax(data, this.where, at + BLOCK);
-          p.pax = p.pax ? new Map([...p.pax, ...recs]) : recs;
-          p.paxAt = at;
-        } else if (flag === 0x4c) p.longName = cString(data);
-        else p.longLink = cString(data);
+      if (isExtension(flag)) {
+        this.holdExtension(p, raw, at);
+        this.extension(p, flag, await src.exact(raw.size), at);
         await src.skip(padding(raw.size));
         continue;
       }
@@ -337,11 +328,34 @@ class TarReader {
     }
   }
 
+  private holdExtension(p: Pending, raw: RawHeader, at: number): void {
+    const flag = raw.typeflag;
+    this.hold(p, raw.size, flag === 0x78 ? 'PAX header' : flag === 0x4c ? 'GNU long name' : 'GNU long link', at);
+  }
+
+  /**
+   * Fold an extension header's data (PAX records, a GNU long name or link) into
+   * the pending entry. False, with nothing folded, for PAX records that make the
+   * entry sparse when `sparseOk` is not set.
+   */
+  private extension(p: Pending, flag: number, data: Buffer, at: number, sparseOk = true): boolean {
+    if (flag === 0x78) {
+      const recs = parsePax(data, this.where, at + BLOCK);
+      if (!sparseOk && paxSparseFormat(recs, this.where, at)) return false;
+      p.pax = p.pax ? new Map([...p.pax, ...recs]) : recs;
+      p.paxAt = at;
+    } else if (flag === 0x4c) p.longName = cString(data);
+    else p.longLink = cString(data);
+    return true;
+  }
+
   /** A non-sparse entry (the synchronous path). */
   private plainEntry(raw: RawHeader, at: number, p: Pending): { entry: TarReadEntry; state: BodyState } {
     const h = this.info(raw, p);
     if (p.pax) applyPax(h, p.pax, this.where, p.paxAt);
     h.type = typeOf(raw.typeflag, h.name, this.where, at);
+    // Only regular files carry data, whatever the size field says: Go's
+    // archive/tar (containerd, moby) reads every other type as header-only.
     const stored = h.type === 'file' ? h.size : 0;
     if (h.type !== 'file') h.size = 0;
     const st: BodyState = { remaining: stored, pad: padding(stored), stale: false };
@@ -370,16 +384,15 @@ class TarReader {
   }
 
   private async entry(raw: RawHeader, block: Buffer, at: number, p: Pending): Promise<{ entry: TarReadEntry; state: BodyState }> {
+    const fmt = p.pax ? paxSparseFormat(p.pax, this.where, p.paxAt) : undefined;
+    if (raw.typeflag !== 0x53 && !fmt) return this.plainEntry(raw, at, p);
     const h = this.info(raw, p);
-    let layout: SparseLayout | undefined;
-    let format10 = false;
     // Parse the old GNU sparse map now: `block` is only a view of a chunk.
-    if (raw.typeflag === 0x53) layout = await this.oldGnuSparse(block, at, p);
+    let layout = raw.typeflag === 0x53 ? await this.oldGnuSparse(block, at, p) : undefined;
     if (p.pax) {
       // PAX wins over the ustar fields, `size` included: a reader that kept the
       // ustar size would see different entries than Go's (CVE-2025-62518).
       applyPax(h, p.pax, this.where, p.paxAt);
-      const fmt = paxSparseFormat(p.pax, this.where, p.paxAt);
       if (fmt) {
         const fail = (why: string): never => this.fail(`${why} in PAX header at offset ${p.paxAt}`);
         const sparseName = p.pax.get('GNU.sparse.name');
@@ -388,20 +401,17 @@ class TarReader {
           h.name = sparseName.toString('latin1');
         }
         layout = { map: fmt === '0.1' ? parseMap01(p.pax, fail) : [], realSize: paxRealSize(p.pax, fail) };
-        format10 = fmt === '1.0';
       }
     }
     h.type = typeOf(raw.typeflag, h.name, this.where, at);
-    // Only regular files carry data, whatever the size field says: Go's
-    // archive/tar (containerd, moby) reads every other type as header-only.
     let stored = h.type === 'file' ? h.size : 0;
     if (h.type !== 'file') h.size = 0;
     const st: BodyState = { remaining: stored, pad: padding(stored), stale: false };
-    if (!layout) return { entry: { header: h, body: bodyOf(this.src, st) }, state: st };
-
+    // Not undefined: a 'S' entry has the old GNU map, any other got here with PAX sparse records.
+    if (!layout) return this.fail(`sparse entry without a map at offset ${at}`);
     if (h.type !== 'file') this.fail(`sparse map on a ${h.type} entry at offset ${at}`);
     const fail = (why: string): never => this.fail(`${why} for the entry at offset ${at}`);
-    if (format10) {
+    if (fmt === '1.0') {
       layout.map = await this.map10(st, p, fail);
       stored = st.remaining;
     }
