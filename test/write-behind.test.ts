@@ -30,13 +30,14 @@ describe('write-behind (src/fs/write-behind.ts)', () => {
   it('writes big bodies behind, each byte at its offset, and finishes a file only after its data', async () => {
     const behind = new WriteBehind();
     const sizes = [WRITE_BEHIND_MIN, 3 * WRITE_BEHIND_MIN + 17, 40 << 20];
+    // Files finish in whatever order their writes complete, so each records its own size.
     const finishedAfter: number[] = [];
     for (const [i, total] of sizes.entries()) {
       const file = path.join(dir, `f${i}`);
       const fd = fs.openSync(file, 'wx', 0o640);
       const n = await writeBody(behind, fd, total, pattern(total, 100_003), () => {
         // The data is all there when finish runs: it sets the times, which a later write would change.
-        finishedAfter.push(fs.fstatSync(fd).size);
+        finishedAfter[i] = fs.fstatSync(fd).size;
         fs.futimesSync(fd, 1_000_000, 1_000_000);
         fs.closeSync(fd);
       });

@@ -115,19 +115,36 @@ describe('regressions: convert round trips, markers under a replaced directory',
     ];
     await convertedMergesLikeModel(stack);
   });
+
+  // fast-check seed 1554990048 (CI): the file d2 replaces d2/ and its marker-free subtree; the whiteout
+  // d2/d1 under that file names nothing; d2/d2/a then turns d2 back into a directory.
+  for (const userxattr of [false, true]) {
+    it(`a whiteout under a file that replaced its directory, then the directory back with a child${userxattr ? ' (--userxattr)' : ''}`, async () => {
+      const stack: LayerSpec[] = [
+        [
+          { op: 'dir', path: 'd2/d1/c', mode: 0o755, uid: 0, gid: 0, mtime: 0 },
+          { op: 'file', path: 'd2', content: Buffer.from([]), mode: 0o644, uid: 0, gid: 0, mtime: 0 },
+          { op: 'whiteout', path: 'd2/d1' },
+          { op: 'file', path: 'd2/d2/a', content: Buffer.from([0]), mode: 0o644, uid: 0, gid: 0, mtime: 0, xattrs: { 'user.a': Buffer.from('v') } },
+        ],
+      ];
+      await convertedMergesLikeModel(stack, userxattr);
+    });
+  }
 });
 
 /** Each layer through convertToOverlay and back, unpacked: the merge must be the OCI model's. */
-async function convertedMergesLikeModel(stack: LayerSpec[]): Promise<void> {
+async function convertedMergesLikeModel(stack: LayerSpec[], userxattr = false): Promise<void> {
     const base = tempBase();
+    const form: OverlayForm = { ...DEVICE, userxattr };
     try {
       const converted: Buffer[] = [];
       for (const layer of stack) {
         const tar = await layerToTar(layer);
-        converted.push(await collect(convertToOci(bytes(await collect(convertToOverlay(() => bytes(tar)))))));
+        converted.push(await collect(convertToOci(bytes(await collect(convertToOverlay(() => bytes(tar), { userxattr }))), { userxattr })));
       }
-      const dirs = await unpackAll(converted, base, DEVICE);
-      const merged = await overlayLookup(asMounted(dirs, base), DEVICE);
+      const dirs = await unpackAll(converted, base, form);
+      const merged = await overlayLookup(asMounted(dirs, base), form);
       expectAllSame(stack, [{ a: applyOciLayers(stack), b: merged, labels: ['OCI model', 'converted there and back, unpacked'] }]);
     } finally {
       rmrf(base);

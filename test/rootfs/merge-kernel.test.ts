@@ -6,12 +6,11 @@
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
 import { compareSnapshots, describeStack, formatDifferences, kernelOverlayAvailable, layerStack, snapshotKernelMount, stackToTars } from '../../src/conformance/index.js';
-import { unpackAll } from '../properties/harness.js';
+import { fcParams, unpackAll } from '../properties/harness.js';
 import { flattenDirSnapshot, flattenTarSnapshot, memoryLayers, rmrf, tempBase } from './helpers.js';
 
 const kernel = await kernelOverlayAvailable();
 if (!kernel.ok) console.warn(`SKIPPED: flatten = kernel overlay mount: ${kernel.reason}`);
-const runs = Number(process.env.FC_RUNS ?? 100);
 
 describe('flatten = kernel overlay mount of the unpacked layers (random stacks)', () => {
   it.runIf(kernel.ok)('as a tar and as a directory', async () => {
@@ -35,7 +34,7 @@ describe('flatten = kernel overlay mount of the unpacked layers (random stacks)'
           rmrf(base);
         }
       }),
-      { numRuns: runs, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}) },
+      fcParams(100),
     );
   }, 900_000);
   if (!kernel.ok) it.skip(`kernel comparison (skipped: ${kernel.reason})`, () => {});

@@ -7,9 +7,9 @@
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
 import { type LayerOp, type LayerSpec, applyOciLayers, compareSnapshots, describeStack, formatDifferences, layerStack, stackToTars } from '../../src/conformance/index.js';
+import { fcParams } from '../properties/harness.js';
 import { flattenDirSnapshot, flattenTarSnapshot, memoryLayers, rmrf, tempBase } from './helpers.js';
 
-const runs = Number(process.env.FC_RUNS ?? 200);
 
 describe('flatten = OCI model (random stacks)', () => {
   it('as a tar and as a directory', async () => {
@@ -19,7 +19,7 @@ describe('flatten = OCI model (random stacks)', () => {
         fc.asyncProperty(layerStack({ maxLayers: Number(process.env.FC_LAYERS ?? 4), maxOps: Number(process.env.FC_OPS ?? 8) }), async (stack) => {
           await flattenMatchesModel(stack, base, true);
         }),
-        { numRuns: runs, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}) },
+        fcParams(200),
       );
     } finally {
       rmrf(base);
@@ -72,7 +72,7 @@ describe('flatten = OCI model, with names repeated in a layer and device nodes',
         fc.asyncProperty(layerStack({ maxLayers: 4, maxOps: 8, nodes: true }), fc.array(fc.nat({ max: 20 }), { minLength: 1, maxLength: 4 }), async (drawn, picks) => {
           await flattenMatchesModel(withRepeats(drawn, picks), base, process.getuid?.() === 0);
         }),
-        { numRuns: runs, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}) },
+        fcParams(200),
       );
     } finally {
       rmrf(base);
