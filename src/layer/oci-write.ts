@@ -68,7 +68,11 @@ async function* toTarEntries(entries: AsyncIterable<Entry>): AsyncGenerator<TarW
   for await (const e of entries) yield ociTarEntry(e);
 }
 
-/** Write entries as an uncompressed OCI layer tar. */
-export function writeOciLayer(entries: AsyncIterable<Entry>): AsyncGenerator<Buffer> {
-  return writeTar(toTarEntries(entries));
+function* toTarEntriesSync(entries: Iterable<Entry>): Generator<TarWriteEntry> {
+  for (const e of entries) yield ociTarEntry(e);
+}
+
+/** Write entries as an uncompressed OCI layer tar. A plain iterable (pack's walk) is written without a promise per entry. */
+export function writeOciLayer(entries: AsyncIterable<Entry> | Iterable<Entry>): AsyncGenerator<Buffer> {
+  return writeTar(Symbol.iterator in entries ? toTarEntriesSync(entries) : toTarEntries(entries));
 }

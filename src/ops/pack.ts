@@ -3,7 +3,7 @@
  */
 import type { WarningSink } from '../errors.js';
 import { writeOciLayer } from '../layer/oci-write.js';
-import { readOverlayDir } from '../overlay/dir-read.js';
+import { readOverlayDirSync } from '../overlay/dir-read.js';
 import { type Compression, compress } from '../tar/compress.js';
 import { digestPassThrough } from '../tar/digest.js';
 
@@ -25,7 +25,8 @@ export interface PackedLayer {
 }
 
 export function packLayer(dir: string, opts: PackOptions = {}): PackedLayer {
-  const entries = readOverlayDir(dir, {
+  // The walk is synchronous: the tar writer reads each file straight into its buffer (src/tar/write.ts).
+  const entries = readOverlayDirSync(dir, {
     userxattr: opts.userxattr ?? false,
     aufs: opts.aufs ?? false,
     what: dir,

@@ -12,8 +12,9 @@
 import fs from 'node:fs';
 import type { ContentEntry, Entry, Meta } from '../entry.js';
 import { WhiteoutError, type WarningSink } from '../errors.js';
-import { type BigStats, isWhiteoutDevice, lstatOrUndefined, major, minor, mtimeSeconds, permBits } from '../fs/stat.js';
-import { readXattrs, readXattrsSync } from '../fs/xattr.js';
+import { type BigStats, isWhiteoutDevice, lstatSyncOrUndefined, major, minor, mtimeSeconds, permBits } from '../fs/stat.js';
+import { readXattrsSync } from '../fs/xattr.js';
+import type { ReadIntoBody } from '../tar/types.js';
 import { AUFS_META_PREFIX, OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, display, fromText, join, toFsPath } from '../paths.js';
 import { FUSE_OVERLAYFS_PREFIX, activeNamespace, splitDiskXattrs } from './forms.js';
 
@@ -44,6 +45,15 @@ interface DirState {
 const READ_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW;
 
 export async function* readOverlayDir(root: string, opts: OverlayDirReadOptions): AsyncGenerator<Entry> {
+  yield* readOverlayDirSync(root, opts);
+}
+
+/**
+ * The same walk without awaiting: every syscall of the walk is made in line, so a
+ * consumer that iterates synchronously (pack's tar writer) pays no promise per entry.
+ * A file's body must be read, or closed, before the next entry is asked for.
+ */
+export function* readOverlayDirSync(root: string, opts: OverlayDirReadOptions): Generator<Entry> {
   const reader = new Reader(root, opts);
   yield* reader.walkRoot();
 }
@@ -68,11 +78,11 @@ class Reader {
     return toFsPath(p === ROOT ? this.base : `${this.base}/${p}`);
   }
 
-  async *walkRoot(): AsyncGenerator<Entry> {
-    const st = await lstatOrUndefined(this.abs(ROOT));
+  *walkRoot(): Generator<Entry> {
+    const st = lstatSyncOrUndefined(this.abs(ROOT));
     if (!st) throw new WhiteoutError(this.opts.what, 'no such directory', 'input');
     if (!st.isDirectory()) throw new WhiteoutError(this.opts.what, 'not a directory', 'input');
-    const xattrs = await readXattrs(this.abs(ROOT));
+    const xattrs = readXattrsSync(this.abs(ROOT), false);
     // The root is never exported (moby, containerd and BuildKit alike): a layer that
     // carried it would reset the image root's owner and mode. The kernel never reads
     // opacity on a layer root, but `opaque=x` there does announce xattr whiteouts.
@@ -112,7 +122,7 @@ class Reader {
     return parent.xwhiteouts && c.st.isFile() && c.st.size === 0n && c.xattrs.has(`${this.ns}whiteout`);
   }
 
-  private async *walk(dir: string, state: DirState, insideOpaque: boolean): AsyncGenerator<Entry> {
+  private *walk(dir: string, state: DirState, insideOpaque: boolean): Generator<Entry> {
     const kids = this.children(dir);
     const hidesAll = insideOpaque || state.opaque;
     const whiteouts: string[] = [];
@@ -151,11 +161,11 @@ class Reader {
     // Inside an opaque directory a whiteout hides nothing the directory does not already hide.
     if (!hidesAll) for (const w of whiteouts.sort()) yield { kind: 'whiteout', path: w };
     for (const c of rest) {
-      const e = await this.content(c);
+      const e = this.content(c);
       yield e;
       if (e.kind === 'dir') {
         const childState = this.dirState(c.path, c.xattrs);
-        if (this.opts.aufs && (await lstatOrUndefined(this.abs(join(c.path, OPAQUE_MARKER))))) childState.opaque = true;
+        if (this.opts.aufs && lstatSyncOrUndefined(this.abs(join(c.path, OPAQUE_MARKER)))) childState.opaque = true;
         if (childState.opaque) yield { kind: 'opaque', path: c.path };
         yield* this.walk(c.path, childState, hidesAll || childState.opaque);
       }
@@ -166,7 +176,7 @@ class Reader {
     return { mode: permBits(c.st), uid: Number(c.st.uid), gid: Number(c.st.gid), mtime: mtimeSeconds(c.st), xattrs: splitDiskXattrs(c.xattrs, this.opts.userxattr, () => `${this.opts.what}: '${display(c.path)}'`).data };
   }
 
-  private async content(c: Child): Promise<ContentEntry> {
+  private content(c: Child): ContentEntry {
     const meta = this.metaOf(c);
     const st = c.st;
     if (st.isDirectory()) return { kind: 'dir', path: c.path, meta };
@@ -179,10 +189,10 @@ class Reader {
     if (st.isFile()) {
       const real = c.real;
       const size = Number(st.size);
-      return { kind: 'file', path: c.path, meta, size, body: readBody(real, size) };
+      return { kind: 'file', path: c.path, meta, size, body: new FileBody(real, size) };
     }
     if (st.isSymbolicLink()) {
-      const target = await fs.promises.readlink(c.real, { encoding: 'latin1' });
+      const target = fs.readlinkSync(c.real, { encoding: 'latin1' });
       return { kind: 'symlink', path: c.path, meta, target };
     }
     if (st.isCharacterDevice() || st.isBlockDevice()) {
@@ -194,26 +204,54 @@ class Reader {
 }
 
 /**
- * A file's bytes, read in line when asked for (reading big files ahead through
- * the threadpool measured no faster: the second core is busy hashing). A file
+ * A file's bytes, read in line when asked for: as a stream of chunks (any
+ * consumer), or straight into the tar writer's buffer (`readInto`). The file is
+ * opened on first use and closed at its end or by `close`. As a stream, a file
  * up to 1 MiB is one read of size + 1 bytes: one that grew shows it (the tar
  * writer then fails), one that did not needs no second read to see its end.
+ * (Reading big files ahead through the threadpool measured no faster: the
+ * second core is busy hashing.)
  */
-async function* readBody(real: Buffer, size: number): AsyncGenerator<Buffer> {
-  const fd = fs.openSync(real, READ_FLAGS);
-  try {
-    const chunk = Math.min(size + 1, 1 << 20);
-    let got = 0;
-    for (;;) {
-      // A fresh buffer per chunk: the consumer may keep it after we move on.
-      const buf = Buffer.allocUnsafe(chunk);
-      const n = fs.readSync(fd, buf, 0, chunk, null);
-      if (n === 0) break;
-      got += n;
-      yield n === chunk ? buf : buf.subarray(0, n);
-      if (got === size && n < chunk) break;
+class FileBody implements AsyncIterable<Buffer>, ReadIntoBody {
+  private fd: number | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly real: Buffer,
+    private readonly size: number,
+  ) {}
+
+  readInto(buf: Buffer, offset: number, length: number): number {
+    if (this.fd === undefined) {
+      // A body is read once: after close there is nothing to reopen.
+      if (this.closed) return 0;
+      this.fd = fs.openSync(this.real, READ_FLAGS);
     }
-  } finally {
-    fs.closeSync(fd);
+    return fs.readSync(this.fd, buf, offset, length, null);
+  }
+
+  close(): void {
+    this.closed = true;
+    const fd = this.fd;
+    this.fd = undefined;
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    try {
+      const chunk = Math.min(this.size + 1, 1 << 20);
+      let got = 0;
+      for (;;) {
+        // A fresh buffer per chunk: the consumer may keep it after we move on.
+        const buf = Buffer.allocUnsafe(chunk);
+        const n = this.readInto(buf, 0, chunk);
+        if (n === 0) break;
+        got += n;
+        yield n === chunk ? buf : buf.subarray(0, n);
+        if (got === this.size && n < chunk) break;
+      }
+    } finally {
+      this.close();
+    }
   }
 }

@@ -89,3 +89,21 @@ export function takeWhole(body: AsyncIterable<Buffer>): Buffer | undefined {
   const b: AsyncIterable<Buffer> & Partial<InMemoryBody> = body;
   return typeof b.takeWhole === 'function' ? b.takeWhole() : undefined;
 }
+
+/**
+ * A body its writer can read straight into its own buffer without awaiting: a
+ * file on disk. The tar writer reads it into the batch it is filling, so file
+ * bytes are copied once, by the kernel, on their way into the archive.
+ */
+export interface ReadIntoBody {
+  /** Up to `length` bytes into `buf` at `offset`; 0 at the end of the file. */
+  readInto(buf: Buffer, offset: number, length: number): number;
+  /** Done with it, read to the end or given up: releases the file. */
+  close(): void;
+}
+
+/** The body as a ReadIntoBody when it is one. */
+export function readIntoBody(body: AsyncIterable<Buffer>): ReadIntoBody | undefined {
+  const b: AsyncIterable<Buffer> & Partial<ReadIntoBody> = body;
+  return typeof b.readInto === 'function' && typeof b.close === 'function' ? (b as AsyncIterable<Buffer> & ReadIntoBody) : undefined;
+}

@@ -6,13 +6,13 @@
 import { WhiteoutError } from '../errors.js';
 import { display } from '../paths.js';
 import { dataSize, encodeHeader, padding } from './header.js';
-import type { TarWriteEntry } from './types.js';
+import { type ReadIntoBody, type TarHeader, type TarWriteEntry, readIntoBody } from './types.js';
 
 /** Pieces at least this big pass through as they are. */
 const PASS_THROUGH = 64 * 1024;
-const BATCH = 256 * 1024;
+const BATCH = 1024 * 1024;
 
-/** Collects small pieces into one buffer. */
+/** Collects small pieces into one buffer; file bodies on disk are read straight into it. */
 class Batch {
   private buf = Buffer.allocUnsafe(BATCH);
   private n = 0;
@@ -34,10 +34,30 @@ class Batch {
     this.n += len;
   }
 
+  /**
+   * A file's bytes read into the batch, flushing it whenever it fills. Each read asks
+   * for one byte more than is left (when there is room), so the end of a file that
+   * did not change is seen without a read of its own. Returns the bytes read, which
+   * is more than `expected` when the file grew (the caller fails the entry).
+   */
+  *readFrom(body: ReadIntoBody, expected: number): Generator<Buffer, number> {
+    let got = 0;
+    for (;;) {
+      if (this.n === BATCH) yield* this.flush();
+      const want = Math.min(expected - got + 1, BATCH - this.n);
+      const n = body.readInto(this.buf, this.n, want);
+      if (n === 0) return got;
+      this.n += n;
+      got += n;
+      if (got > expected) return got;
+      if (got === expected && n < want) return got;
+    }
+  }
+
   *flush(): Generator<Buffer> {
     if (this.n === 0) return;
     if (this.n < BATCH / 4) {
-      // Copy out a small batch and keep the buffer, rather than pin 256 KiB.
+      // Copy out a small batch and keep the buffer, rather than pin a whole batch.
       yield Buffer.from(this.buf.subarray(0, this.n));
     } else {
       yield this.buf.subarray(0, this.n);
@@ -56,29 +76,56 @@ export async function* bufferBody(b: Buffer): AsyncGenerator<Buffer> {
  * Write entries as a tar stream: header blocks, body, padding to 512, and at
  * the end two zero blocks (no blocking-factor padding). A body must deliver
  * exactly `header.size` bytes; a file that grew or shrank while it was read
- * would otherwise leave a corrupt archive.
+ * would otherwise leave a corrupt archive. Entries given as a plain iterable
+ * whose bodies are files on disk (ReadIntoBody) are written without awaiting
+ * anything but the consumer: no promise per entry.
  */
-export async function* writeTar(entries: AsyncIterable<TarWriteEntry>): AsyncGenerator<Buffer> {
+export async function* writeTar(entries: AsyncIterable<TarWriteEntry> | Iterable<TarWriteEntry>): AsyncGenerator<Buffer> {
   const out = new Batch();
-  for await (const { header, body } of entries) {
-    yield* out.push(encodeHeader(header));
-    const expected = dataSize(header);
-    const what = (): string => display(header.name) || 'tar entry';
-    const mismatch = (got: string): WhiteoutError =>
-      header.type === 'file'
-        ? new WhiteoutError(what(), `file changed size while being read: expected ${expected} bytes, got ${got}`, 'input')
-        : new WhiteoutError(what(), `a ${header.type} entry cannot carry data`, 'input');
-    let got = 0;
-    if (body !== undefined) {
-      for await (const chunk of Buffer.isBuffer(body) ? [body] : body) {
-        if (got + chunk.length > expected) throw mismatch(`at least ${got + chunk.length}`);
-        got += chunk.length;
-        yield* out.push(chunk);
-      }
+  if (Symbol.iterator in entries) {
+    for (const e of entries) {
+      const direct = e.body !== undefined && !Buffer.isBuffer(e.body) ? readIntoBody(e.body) : undefined;
+      if (direct) yield* writeDirect(out, e.header, direct);
+      else yield* writeEntry(out, e);
     }
-    if (got !== expected) throw mismatch(String(got));
-    yield* out.zeros(padding(expected));
+  } else {
+    for await (const e of entries) yield* writeEntry(out, e);
   }
   yield* out.zeros(1024);
   yield* out.flush();
+}
+
+function mismatch(header: TarHeader, expected: number, got: string): WhiteoutError {
+  const what = display(header.name) || 'tar entry';
+  return header.type === 'file'
+    ? new WhiteoutError(what, `file changed size while being read: expected ${expected} bytes, got ${got}`, 'input')
+    : new WhiteoutError(what, `a ${header.type} entry cannot carry data`, 'input');
+}
+
+async function* writeEntry(out: Batch, { header, body }: TarWriteEntry): AsyncGenerator<Buffer> {
+  yield* out.push(encodeHeader(header));
+  const expected = dataSize(header);
+  let got = 0;
+  if (body !== undefined) {
+    for await (const chunk of Buffer.isBuffer(body) ? [body] : body) {
+      if (got + chunk.length > expected) throw mismatch(header, expected, `at least ${got + chunk.length}`);
+      got += chunk.length;
+      yield* out.push(chunk);
+    }
+  }
+  if (got !== expected) throw mismatch(header, expected, String(got));
+  yield* out.zeros(padding(expected));
+}
+
+function* writeDirect(out: Batch, header: TarHeader, body: ReadIntoBody): Generator<Buffer> {
+  try {
+    yield* out.push(encodeHeader(header));
+    const expected = dataSize(header);
+    const got = yield* out.readFrom(body, expected);
+    if (got > expected) throw mismatch(header, expected, `at least ${got}`);
+    if (got !== expected) throw mismatch(header, expected, String(got));
+    yield* out.zeros(padding(expected));
+  } finally {
+    body.close();
+  }
 }

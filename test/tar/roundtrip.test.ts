@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { WhiteoutError } from '../../src/errors.js';
 import { readTar } from '../../src/tar/read.js';
-import { type TarHeader, type TarWriteEntry, takeWhole } from '../../src/tar/types.js';
+import { type ReadIntoBody, type TarHeader, type TarWriteEntry, takeWhole } from '../../src/tar/types.js';
 import { bufferBody, writeTar } from '../../src/tar/write.js';
 import { chunked, collect, file, from, hdr, readAll, rejection, writeAll } from './util.js';
 
@@ -168,6 +168,51 @@ describe('writeTar → readTar', () => {
     expect(back.length).toBe(2001);
     expect(back[1999]!.data.toString()).toBe('content 1999');
     expect(back[2000]!.data.equals(big)).toBe(true);
+  });
+
+  /** A body on "disk": `data` handed out in reads of at most `step` bytes, counting reads and closes. */
+  function diskBody(data: Buffer, step: number): AsyncIterable<Buffer> & ReadIntoBody & { reads: number; closes: number } {
+    let pos = 0;
+    return {
+      reads: 0,
+      closes: 0,
+      readInto(buf: Buffer, offset: number, length: number): number {
+        this.reads++;
+        const n = Math.min(length, step, data.length - pos);
+        data.copy(buf, offset, pos, pos + n);
+        pos += n;
+        return n;
+      },
+      close() {
+        this.closes++;
+      },
+      async *[Symbol.asyncIterator]() {
+        throw new Error('a plain iterable of entries must be read with readInto, not as a stream');
+      },
+    };
+  }
+
+  it('reads bodies on disk straight into its batch: the same bytes as streaming them, each file closed once', async () => {
+    const sizes = [0, 1, 511, 512, 70_000, (1 << 20) + 17, 3 << 20];
+    const datas = sizes.map((n, i) => Buffer.from(Array.from({ length: n }, (_, j) => (i * 31 + j) % 253)));
+    const streamed = await writeAll(datas.map((d, i) => file(`f${i}`, d)));
+    const bodies = datas.map((d, i) => diskBody(d, [1 << 20, 4096, 100_003][i % 3]!));
+    const direct = await collect(writeTar(bodies.map((b, i) => ({ header: hdr({ name: `f${i}`, size: sizes[i]! }), body: b }))));
+    expect(direct.equals(streamed)).toBe(true);
+    for (const b of bodies) expect(b.closes).toBe(1);
+  });
+
+  it('fails a body on disk that grew or shrank, naming it, and closes it', async () => {
+    const grew = diskBody(Buffer.alloc(600, 1), 1 << 20);
+    const e1 = (await rejection(collect(writeTar([{ header: hdr({ name: 'grew', size: 500 }), body: grew }])))) as WhiteoutError;
+    expect(e1).toBeInstanceOf(WhiteoutError);
+    expect(e1.what).toBe('grew');
+    expect(e1.why).toMatch(/expected 500 bytes, got at least 501/);
+    expect(grew.closes).toBe(1);
+    const shrank = diskBody(Buffer.alloc(300, 1), 128);
+    const e2 = (await rejection(collect(writeTar([{ header: hdr({ name: 'shrank', size: 500 }), body: shrank }])))) as WhiteoutError;
+    expect(e2.why).toBe('file changed size while being read: expected 500 bytes, got 300');
+    expect(shrank.closes).toBe(1);
   });
 
   it('skips unread and half-read bodies', async () => {
