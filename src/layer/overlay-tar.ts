@@ -75,29 +75,28 @@ export async function* readOverlayTar(tar: AsyncIterable<Buffer>, opts: OverlayT
  */
 export async function* writeOverlayTar(open: () => AsyncIterable<Entry>, opts: OverlayTarOptions): AsyncGenerator<Buffer> {
   const ns = activeNamespace(opts.userxattr);
-  // Pass 1: what the layer holds.
+  // Pass 1: what the layer holds. A path the layer ever puts a non-directory at stays 'nondir':
+  // that entry replaced the lower path whole, so the rules drop markers at and below it, even if a
+  // directory comes back there later (it is fresh) — markers hit the lower layers first.
   const kinds = new Map<string, PathKind>();
   const explicitDirs = new Set<string>();
   const whiteouts = new Set<string>();
   const opaque = new Set<string>();
   // Directories that replace a non-directory the same layer wrote first: new and opaque (SPEC §6).
   const fresh = new Set<string>();
-  // Paths the layer ever puts a non-directory at: that entry replaced the lower path whole, so a
-  // marker there or below has nothing left to act on, even if a directory comes back later (fresh).
-  const everNondir = new Set<string>();
   for await (const e of open()) {
     if (e.kind === 'whiteout') whiteouts.add(e.path);
     else if (e.kind === 'opaque') opaque.add(e.path);
     else {
       for (const a of ancestors(e.path)) {
         if (kinds.get(a) === 'nondir') fresh.add(a);
-        kinds.set(a, 'dir');
+        else kinds.set(a, 'dir');
       }
       if (e.kind === 'dir' && kinds.get(e.path) === 'nondir') fresh.add(e.path);
       // A non-directory removes what this layer had at and below its path.
       if (e.kind !== 'dir') for (const d of fresh) if (isWithin(d, e.path)) fresh.delete(d);
-      kinds.set(e.path, e.kind === 'dir' ? 'dir' : 'nondir');
-      if (e.kind !== 'dir') everNondir.add(e.path);
+      if (e.kind !== 'dir') kinds.set(e.path, 'nondir');
+      else if (!kinds.has(e.path)) kinds.set(e.path, 'dir');
       if (e.kind === 'dir') explicitDirs.add(e.path);
       if (e.kind === 'file') for await (const _ of e.body) void _;
     }
@@ -105,10 +104,7 @@ export async function* writeOverlayTar(open: () => AsyncIterable<Entry>, opts: O
   if (opaque.has(ROOT)) {
     throw new WhiteoutError(opts.name, `'${OPAQUE_MARKER}' at the layer root: overlayfs cannot make a layer root opaque`, 'unrepresentable');
   }
-  // What is at a path when the markers apply: a path the layer ever replaced by a non-directory
-  // answers 'nondir', so the rules drop markers at and below it (the model's order: markers hit the
-  // lower layers first, then each entry replaces what is there).
-  const kindOf = (p: string): PathKind => (everNondir.has(p) ? 'nondir' : kinds.get(p) ?? 'absent');
+  const kindOf = (p: string): PathKind => kinds.get(p) ?? 'absent';
   const opaquePlan = await planOpaque(opaque, kindOf);
   opaque.clear();
   for (const d of opaquePlan.kept) opaque.add(d);

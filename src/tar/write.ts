@@ -82,17 +82,17 @@ export async function* bufferBody(b: Buffer): AsyncGenerator<Buffer> {
  */
 export async function* writeTar(entries: AsyncIterable<TarWriteEntry> | Iterable<TarWriteEntry>): AsyncGenerator<Buffer> {
   const out = new Batch();
-  if (Symbol.iterator in entries) {
-    for (const e of entries) {
-      const direct = e.body !== undefined && !Buffer.isBuffer(e.body) ? readIntoBody(e.body) : undefined;
-      if (direct) yield* writeDirect(out, e.header, direct);
-      else yield* writeEntry(out, e);
-    }
-  } else {
-    for await (const e of entries) yield* writeEntry(out, e);
-  }
+  if (Symbol.iterator in entries) for (const e of entries) yield* writeEntry(out, e);
+  else for await (const e of entries) yield* writeEntry(out, e);
   yield* out.zeros(1024);
   yield* out.flush();
+}
+
+/** One entry: in line unless its body is a stream to await (anything but a Buffer or a file on disk). */
+function writeEntry(out: Batch, { header, body }: TarWriteEntry): Generator<Buffer> | AsyncGenerator<Buffer> {
+  if (body === undefined || Buffer.isBuffer(body)) return writeInLine(out, header, body);
+  const direct = readIntoBody(body);
+  return direct ? writeInLine(out, header, direct) : writeStreamed(out, header, body);
 }
 
 function mismatch(header: TarHeader, expected: number, got: string): WhiteoutError {
@@ -102,30 +102,35 @@ function mismatch(header: TarHeader, expected: number, got: string): WhiteoutErr
     : new WhiteoutError(what, `a ${header.type} entry cannot carry data`, 'input');
 }
 
-async function* writeEntry(out: Batch, { header, body }: TarWriteEntry): AsyncGenerator<Buffer> {
+async function* writeStreamed(out: Batch, header: TarHeader, body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   yield* out.push(encodeHeader(header));
   const expected = dataSize(header);
   let got = 0;
-  if (body !== undefined) {
-    for await (const chunk of Buffer.isBuffer(body) ? [body] : body) {
-      if (got + chunk.length > expected) throw mismatch(header, expected, `at least ${got + chunk.length}`);
-      got += chunk.length;
-      yield* out.push(chunk);
-    }
+  for await (const chunk of body) {
+    if (got + chunk.length > expected) throw mismatch(header, expected, `at least ${got + chunk.length}`);
+    got += chunk.length;
+    yield* out.push(chunk);
   }
   if (got !== expected) throw mismatch(header, expected, String(got));
   yield* out.zeros(padding(expected));
 }
 
-function* writeDirect(out: Batch, header: TarHeader, body: ReadIntoBody): Generator<Buffer> {
+function* writeInLine(out: Batch, header: TarHeader, body: Buffer | ReadIntoBody | undefined): Generator<Buffer> {
   try {
-    yield* out.push(encodeHeader(header));
     const expected = dataSize(header);
-    const got = yield* out.readFrom(body, expected);
-    if (got > expected) throw mismatch(header, expected, `at least ${got}`);
+    if (Buffer.isBuffer(body) && body.length > expected) throw mismatch(header, expected, `at least ${body.length}`);
+    yield* out.push(encodeHeader(header));
+    let got = 0;
+    if (Buffer.isBuffer(body)) {
+      if (body.length > 0) yield* out.push(body);
+      got = body.length;
+    } else if (body !== undefined) {
+      got = yield* out.readFrom(body, expected);
+      if (got > expected) throw mismatch(header, expected, `at least ${got}`);
+    }
     if (got !== expected) throw mismatch(header, expected, String(got));
     yield* out.zeros(padding(expected));
   } finally {
-    body.close();
+    if (body !== undefined && !Buffer.isBuffer(body)) body.close();
   }
 }
