@@ -16,7 +16,7 @@ import { type Input, classifyInput } from './input.js';
 import { resolveOciLayout } from './oci-layout.js';
 import { formatPlatform, parsePlatform, platformMatches } from './platform.js';
 import type { ImageFormat, LayerSource, ResolvedImage, Selection } from './resolved.js';
-import { type Measured, verified } from './verify.js';
+import { type Measured, provenPrefix, verified } from './verify.js';
 
 export interface LayerEvents {
   /** Bytes of the blob read so far (for progress). */
@@ -41,6 +41,13 @@ export interface ImageLayer {
   history?: HistoryStep;
   /** The uncompressed layer tar, verified while it streams. May be opened more than once. */
   open(events?: LayerEvents): AsyncIterable<Buffer>;
+  /**
+   * Like `open`, for a reader that may stop early: the rest of the blob is then
+   * still read through its digest check, not decompressed (src/image/verify.ts
+   * provenPrefix). Only a layer whose blob has a digest has it: without one,
+   * only the diffID proves the bytes, and that takes the whole tar.
+   */
+  openPrefix?(events?: LayerEvents): AsyncIterable<Buffer>;
 }
 
 export interface Image {
@@ -98,14 +105,18 @@ export function imageLayer(archive: Archive, src: LayerSource, index: number, di
     what,
     size,
     open(events = {}) {
-      const blob = verified(
-        archive.open(src.member),
-        { what: `${what} blob`, ...(src.digest ? { digest: src.digest } : {}), ...(src.size !== undefined ? { size: src.size } : {}) },
-        events.onBytes,
-      );
-      return verified(decompress(blob, { name: what }), { what, label: 'diffID', sizeHint: size, ...(diffID ? { digest: diffID } : {}) }, undefined, events.onTar);
+      return tarOf(blobOf(events), events);
     },
   };
+  const blobOf = (events: LayerEvents) =>
+    verified(
+      archive.open(src.member),
+      { what: `${what} blob`, ...(src.digest ? { digest: src.digest } : {}), ...(src.size !== undefined ? { size: src.size } : {}) },
+      events.onBytes,
+    );
+  const tarOf = (blob: AsyncIterable<Buffer>, events: LayerEvents) =>
+    verified(decompress(blob, { name: what }), { what, label: 'diffID', sizeHint: size, ...(diffID ? { digest: diffID } : {}) }, undefined, events.onTar);
+  if (src.digest) layer.openPrefix = (events = {}) => provenPrefix(blobOf(events), (blob) => tarOf(blob, events));
   if (src.mediaType !== undefined) layer.mediaType = src.mediaType;
   if (src.digest) layer.digest = formatDigest(src.digest);
   if (diffID) layer.diffID = formatDigest(diffID);

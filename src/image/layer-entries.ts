@@ -24,11 +24,18 @@ async function damage(layer: ImageLayer): Promise<WhiteoutError | undefined> {
 
 export async function* layerEntries(
   layer: ImageLayer,
-  opts: { onWarning?: WarningSink; events?: LayerEvents; limits?: Partial<Limits> | undefined } = {},
+  opts: {
+    onWarning?: WarningSink;
+    events?: LayerEvents;
+    limits?: Partial<Limits> | undefined;
+    /** The reader may stop early; use the layer's openPrefix when it has one. */
+    prefix?: boolean;
+  } = {},
 ): AsyncGenerator<Entry> {
   const limits = resolveLimits(opts.limits);
   try {
-    const tar = checkByteLimit(layer.open(opts.events), limits, layer.what);
+    const bytes = opts.prefix && layer.openPrefix ? layer.openPrefix(opts.events) : layer.open(opts.events);
+    const tar = checkByteLimit(bytes, limits, layer.what);
     const entries = readOciLayer(tar, { name: layer.what, limits: { maxHeaderBytes: limits.maxHeaderBytes }, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) });
     yield* checkEntryLimits(entries, limits, layer.what);
   } catch (e) {

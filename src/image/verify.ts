@@ -79,3 +79,39 @@ export async function readVerified(source: AsyncIterable<Buffer>, expect: Expect
   }
   return Buffer.concat(parts);
 }
+
+/**
+ * A blob decoded for a reader that may stop before the end (flatten's second
+ * pass over a layer, for hardlinks). The decoder sees the blob through a
+ * shield: when the reader stops, the decoder is closed, and the rest of the
+ * blob is read through `blob`, whose digest check runs at its end, but not
+ * decoded. So every byte the reader was given is still proven, and what it
+ * did not need costs a read and a hash instead of a gunzip and a parse.
+ */
+export async function* provenPrefix(blob: AsyncIterable<Buffer>, decode: (shielded: AsyncIterable<Buffer>) => AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const it = blob[Symbol.asyncIterator]();
+  let ended = false;
+  const shielded: AsyncIterable<Buffer> = {
+    [Symbol.asyncIterator]: () => ({
+      next: async () => {
+        const r = await it.next();
+        if (r.done) ended = true;
+        return r;
+      },
+      // Closing the decoder leaves the blob open: the finally below reads it to its end.
+      return: async () => ({ done: true, value: undefined }),
+    }),
+  };
+  let failed = false;
+  try {
+    yield* decode(shielded);
+  } catch (e) {
+    failed = true;
+    throw e;
+  } finally {
+    if (!ended) {
+      if (failed) await it.return?.();
+      else for (let r = await it.next(); !r.done; r = await it.next());
+    }
+  }
+}

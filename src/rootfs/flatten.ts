@@ -46,10 +46,12 @@ export function once(warn: WarningSink | undefined): WarningSink | undefined {
 
 /** The layers as the merge reads them, each counting its bytes for progress. */
 export function mergeLayersOf(layers: readonly ImageLayer[], progress: Progress, onWarning?: WarningSink, limits?: Partial<Limits>): MergeLayer[] {
-  return layers.map((l) => ({
-    what: l.what,
-    entries: () => layerEntries(l, { events: { onBytes: progress.layer(`layer ${l.index}`, l.size) }, limits, ...(onWarning ? { onWarning } : {}) }),
-  }));
+  return layers.map((l) => {
+    const read = (prefix: boolean) => layerEntries(l, { events: { onBytes: progress.layer(`layer ${l.index}`, l.size) }, limits, prefix, ...(onWarning ? { onWarning } : {}) });
+    const ml: MergeLayer = { what: l.what, entries: () => read(false) };
+    if (l.openPrefix) ml.prefix = () => read(true);
+    return ml;
+  });
 }
 
 function scopeOf(path: string | undefined): string | undefined {

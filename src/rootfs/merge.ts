@@ -31,6 +31,12 @@ export interface MergeLayer {
   what: string;
   /** A fresh stream of the layer's entries; called a second time only for hardlinks to hidden targets. */
   entries(): AsyncIterable<Entry>;
+  /**
+   * The same stream, for a reader that may stop before the end: the second
+   * pass stops after the last entry it needs. Without it, the second pass reads
+   * to the end, as only a whole read proves the layer (src/image/verify.ts provenPrefix).
+   */
+  prefix?(): AsyncIterable<Entry>;
 }
 
 export interface MergeOptions {
@@ -385,16 +391,22 @@ export class Merger {
   /** Read the layer again for the inodes that visible hardlinks need and no emitted path carries. */
   private async *secondPass(st: LayerState, layer: MergeLayer): AsyncGenerator<ContentEntry> {
     let seq = 0;
-    for await (const e of layer.entries()) {
+    // Inodes are entry numbers: past the highest one waited for, the layer has nothing more for this pass.
+    let last = -1;
+    for (const inode of st.deferred.keys()) last = Math.max(last, inode);
+    const source = layer.prefix?.() ?? layer.entries();
+    for await (const e of source) {
       if (e.kind === 'whiteout' || e.kind === 'opaque') continue;
       const inode = seq++;
       // Links the layer itself replaced later (by a directory, or another file) are not this inode any more.
       const links = st.deferred.get(inode)?.filter((l) => st.local.get(l) === inode);
-      if (!links || links.length === 0 || e.kind === 'dir' || e.kind === 'hardlink') continue;
-      const [first, ...rest] = links as [string, ...string[]];
-      yield { ...e, path: first };
-      const meta: Meta = e.meta;
-      for (const l of rest) yield { kind: 'hardlink', path: l, meta, target: first };
+      if (links && links.length > 0 && e.kind !== 'dir' && e.kind !== 'hardlink') {
+        const [first, ...rest] = links as [string, ...string[]];
+        yield { ...e, path: first };
+        const meta: Meta = e.meta;
+        for (const l of rest) yield { kind: 'hardlink', path: l, meta, target: first };
+      }
+      if (inode >= last && layer.prefix) break;
     }
   }
 }

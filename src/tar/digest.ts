@@ -68,23 +68,28 @@ export function digestPassThrough(source: AsyncIterable<Buffer>, opts: DigestOpt
 const SLOT = 1 << 20;
 /** Slots per stream: bounds the bytes queued for the hashing thread (6 MiB a stream). */
 const SLOTS = 6;
+/** Rings kept for reuse: a layer's blob digest and diffID are hashed at once, so two cover the usual case. */
+const POOLED_RINGS = 2;
 
 /**
- * The hashing thread, shared by every stream of the process: hash each slot,
- * hand it back; on `end`, the hex digest. One thread, started on first use,
- * so hashing a layer's blob digest and its diffID at once costs one start.
+ * The hashing thread, shared by every stream of the process. Each stream
+ * brings one SharedArrayBuffer of SLOTS slots at its start; after that only
+ * small messages cross: "hash slot i, n bytes" and "slot i is free". Handing
+ * transferable buffers to and fro made V8 count every hashed MiB as fresh
+ * external memory, which set off a full GC every ~60 ms in flatten (SPEC.md §10).
  */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const hashes = new Map();
 parentPort.on('message', (m) => {
-  if (m.start) hashes.set(m.id, createHash(m.start));
-  else if (m.buf) {
-    hashes.get(m.id).update(new Uint8Array(m.buf, 0, m.len));
-    parentPort.postMessage({ id: m.id, buf: m.buf }, [m.buf]);
+  if (m.start) hashes.set(m.id, { hash: createHash(m.start), ring: new Uint8Array(m.ring) });
+  else if (m.len !== undefined) {
+    const h = hashes.get(m.id);
+    h.hash.update(h.ring.subarray(m.slot * ${SLOT}, m.slot * ${SLOT} + m.len));
+    parentPort.postMessage({ id: m.id, slot: m.slot });
   } else if (m.end) {
-    const hex = hashes.get(m.id).digest('hex');
+    const hex = hashes.get(m.id).hash.digest('hex');
     hashes.delete(m.id);
     parentPort.postMessage({ id: m.id, hex });
   } else hashes.delete(m.id);
@@ -93,7 +98,8 @@ parentPort.on('message', (m) => {
 
 interface FromWorker {
   id: number;
-  buf?: ArrayBuffer;
+  /** A slot the thread has hashed: free again. */
+  slot?: number;
   hex?: string;
 }
 
@@ -105,6 +111,8 @@ class HashThread {
   private readonly streams = new Map<number, ThreadedHash>();
   private nextId = 1;
   private waiting = 0;
+  /** Rings of finished streams, for the next ones: a layer after another reuses the same memory. */
+  private readonly rings: SharedArrayBuffer[] = [];
   failure: Error | undefined;
 
   constructor() {
@@ -125,19 +133,22 @@ class HashThread {
     return shared;
   }
 
-  open(s: ThreadedHash, algorithm: string): number {
+  open(s: ThreadedHash, algorithm: string): { id: number; ring: SharedArrayBuffer } {
     const id = this.nextId++;
+    const ring = this.rings.pop() ?? new SharedArrayBuffer(SLOT * SLOTS);
     this.streams.set(id, s);
-    this.worker.postMessage({ id, start: algorithm });
-    return id;
+    this.worker.postMessage({ id, start: algorithm, ring });
+    return { id, ring };
   }
 
-  post(msg: object, transfer?: ArrayBuffer[]): void {
-    this.worker.postMessage(msg, transfer);
+  post(msg: object): void {
+    this.worker.postMessage(msg);
   }
 
-  close(id: number): void {
+  /** `ring` when the thread is done with it (it answered the digest), to be used again. */
+  close(id: number, ring?: SharedArrayBuffer): void {
     this.streams.delete(id);
+    if (ring && this.rings.length < POOLED_RINGS) this.rings.push(ring);
   }
 
   /** Hold the process open while someone waits for the thread's answer. */
@@ -150,15 +161,18 @@ class HashThread {
 
 /**
  * A hash computed on the shared hashing thread. `update` copies the bytes into
- * a few transferable slots (a memcpy is about a sixth of the cost of hashing
- * them) and waits only when all of this stream's slots are out.
+ * the stream's ring of slots (a memcpy is about a sixth of the cost of hashing
+ * them) and waits only when every slot is still queued. The thread hashes a
+ * stream's slots in order, so they come back in order too.
  */
 export class ThreadedHash {
   private readonly thread: HashThread;
   private readonly id: number;
-  private readonly free: ArrayBuffer[] = [];
-  private made = 0;
-  private slot: Uint8Array | undefined;
+  private readonly sab: SharedArrayBuffer;
+  private readonly ring: Uint8Array;
+  /** The slot being filled, and how many slots are with the thread. */
+  private slot = 0;
+  private queued = 0;
   private used = 0;
   private hex: string | undefined;
   private waker: (() => void) | undefined;
@@ -166,12 +180,15 @@ export class ThreadedHash {
 
   constructor(algorithm = 'sha256') {
     this.thread = HashThread.get();
-    this.id = this.thread.open(this, algorithm);
+    const { id, ring } = this.thread.open(this, algorithm);
+    this.id = id;
+    this.sab = ring;
+    this.ring = new Uint8Array(ring);
   }
 
   /** From the thread: a slot back, or the digest. */
   answer(m: FromWorker): void {
-    if (m.buf) this.free.push(m.buf);
+    if (m.slot !== undefined) this.queued--;
     if (m.hex !== undefined) this.hex = m.hex;
     this.wake();
   }
@@ -193,23 +210,10 @@ export class ThreadedHash {
     if (this.thread.failure && this.hex === undefined) throw this.thread.failure;
   }
 
-  private async takeSlot(): Promise<Uint8Array> {
-    for (;;) {
-      const b = this.free.pop();
-      if (b) return new Uint8Array(b);
-      if (this.made < SLOTS) {
-        this.made++;
-        return new Uint8Array(new ArrayBuffer(SLOT));
-      }
-      await this.waitForThread();
-    }
-  }
-
   private send(): void {
-    const s = this.slot!;
-    const buf = s.buffer as ArrayBuffer;
-    this.thread.post({ id: this.id, buf, len: this.used }, [buf]);
-    this.slot = undefined;
+    this.thread.post({ id: this.id, slot: this.slot, len: this.used });
+    this.queued++;
+    this.slot = (this.slot + 1) % SLOTS;
     this.used = 0;
   }
 
@@ -217,9 +221,10 @@ export class ThreadedHash {
     if (this.thread.failure) throw this.thread.failure;
     let off = 0;
     while (off < chunk.length) {
-      this.slot ??= await this.takeSlot();
+      // The slot to fill is still with the thread: every slot is queued.
+      while (this.queued === SLOTS) await this.waitForThread();
       const n = Math.min(chunk.length - off, SLOT - this.used);
-      this.slot.set(chunk.subarray(off, off + n), this.used);
+      this.ring.set(chunk.subarray(off, off + n), this.slot * SLOT + this.used);
       this.used += n;
       off += n;
       if (this.used === SLOT) this.send();
@@ -228,15 +233,16 @@ export class ThreadedHash {
 
   /** The hex digest; the hash is finished after this. */
   async digest(): Promise<string> {
-    if (this.slot && this.used > 0) this.send();
+    if (this.used > 0) this.send();
     this.thread.post({ id: this.id, end: true });
     while (this.hex === undefined) await this.waitForThread();
     this.closed = true;
-    this.thread.close(this.id);
+    // The thread answered after hashing every slot: the ring is free.
+    this.thread.close(this.id, this.sab);
     return this.hex;
   }
 
-  /** Drop an unfinished hash (the stream failed or was abandoned). */
+/** Drop an unfinished hash (the stream failed or was abandoned). */
   abort(): void {
     if (this.closed) return;
     this.closed = true;

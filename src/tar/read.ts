@@ -141,13 +141,18 @@ class ByteSource {
     while (await this.pull()) this.pos = this.chunk.length;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Close the source. After a failure, an error from closing is dropped: it must not
+   * hide the error that got us here. After a clean end or a reader that stopped, it
+   * is thrown: a source may check what it read when closed (src/image/verify.ts provenPrefix).
+   */
+  async close(afterFailure: boolean): Promise<void> {
     if (this.done) return;
     this.done = true;
     try {
       await this.it.return?.();
-    } catch {
-      // The source failing to close must not hide the error that got us here.
+    } catch (e) {
+      if (!afterFailure) throw e;
     }
   }
 }
@@ -471,6 +476,7 @@ export async function* readTar(source: AsyncIterable<Buffer>, opts: ReadTarOptio
   const limits: TarLimits = { ...defaultTarLimits, ...opts.limits };
   const src = new ByteSource(source[Symbol.asyncIterator](), where);
   const reader = new TarReader(src, where, limits);
+  let failed = false;
   try {
     let prev: BodyState | undefined;
     for (;;) {
@@ -485,7 +491,10 @@ export async function* readTar(source: AsyncIterable<Buffer>, opts: ReadTarOptio
       yield next.entry;
     }
     await src.drain();
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
-    await src.close();
+    await src.close(failed);
   }
 }

@@ -37,6 +37,22 @@ describe('hashing on the shared thread', () => {
     expect(await ha.digest()).toBe(sha(a, 'sha512'));
   });
 
+  it('streams that reuse a finished stream\'s ring get their own digests, one after another and overlapping', async () => {
+    // More streams than the pool keeps, each started while an earlier one is still hashing:
+    // a ring handed out again before the thread was done with it would mix their bytes.
+    const datas = Array.from({ length: 7 }, (_, i) => randomBytes((7 << 20) + i * 4099));
+    let prev: { h: ThreadedHash; d: Buffer } | undefined;
+    const answers: [string, string][] = [];
+    for (const d of datas) {
+      const h = new ThreadedHash();
+      for (let off = 0; off < d.length; off += 3 << 19) await h.update(d.subarray(off, off + (3 << 19)));
+      if (prev) answers.push([await prev.h.digest(), sha(prev.d)]);
+      prev = { h, d };
+    }
+    answers.push([await prev!.h.digest(), sha(prev!.d)]);
+    for (const [got, want] of answers) expect(got).toBe(want);
+  });
+
   it('an abandoned stream leaves no digest and does not block the next', async () => {
     const data = randomBytes(8 << 20);
     const d = digestPassThrough(chunked(data, 1 << 20), { worker: true });
