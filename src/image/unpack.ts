@@ -19,7 +19,7 @@ import type { Image } from './image.js';
 import { layerEntries } from './layer-entries.js';
 import { chainIDs, placeFor, recipeOf } from './layer-store.js';
 import { makeProgress } from './progress.js';
-import { verified } from './verify.js';
+import { type UnpackOptions, type UnpackResult, checkDiffID, diffIDStream } from '../ops/unpack.js';
 
 export interface UnpackImageOptions {
   form?: OverlayForm;
@@ -155,8 +155,8 @@ export async function unpackImage(image: Image, dir: string, opts: UnpackImageOp
 export async function unpackMappedLayer(
   source: AsyncIterable<Buffer>,
   target: string,
-  opts: { form: OverlayForm; lowers?: readonly string[]; force: boolean; name: string; idMap: IdMapping; onWarning?: WarningSink; limits?: Partial<Limits> },
-): Promise<OverlayDirStats & { diffID: string; size: number }> {
+  opts: { form: OverlayForm; lowers?: readonly string[]; force: boolean; name: string; idMap: IdMapping; onWarning?: WarningSink; limits?: Partial<Limits> } & Pick<UnpackOptions, 'digest' | 'diffID' | 'hashInWorker'>,
+): Promise<UnpackResult> {
   return withAtomicDir(target, opts.force, async (w) => {
     const writer = new OverlayDirWriter(w.root, {
       form: opts.form,
@@ -165,12 +165,13 @@ export async function unpackMappedLayer(
       ...(opts.lowers ? { lowers: opts.lowers } : {}),
       ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
     });
-    let measured = { digest: '', size: 0 };
     const limits = resolveLimits(opts.limits);
-    const tar = verified(checkByteLimit(decompress(source, { name: opts.name }), limits, opts.name), { what: opts.name }, undefined, (m) => (measured = m));
-    const entries = readOciLayer(tar, { name: opts.name, limits: { maxHeaderBytes: limits.maxHeaderBytes }, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) });
+    const tar = diffIDStream(checkByteLimit(decompress(source, { name: opts.name }), limits, opts.name), opts);
+    const entries = readOciLayer(tar.stream, { name: opts.name, limits: { maxHeaderBytes: limits.maxHeaderBytes }, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) });
     await writer.addAll(mapOwners(entries, opts.idMap), entryLimiter(limits, opts.name));
     const stats = await writer.finish();
-    return { ...stats, diffID: measured.digest, size: measured.size };
+    const { digest, size } = tar.result();
+    checkDiffID(opts.name, digest, opts.diffID);
+    return { ...stats, ...(digest !== undefined ? { diffID: digest } : {}), size };
   });
 }

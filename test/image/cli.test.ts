@@ -4,10 +4,11 @@
  * `unpack` still taking a single layer as before.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compareSnapshots, formatDifferences, snapshotTar } from '../../src/conformance/index.js';
+import { compareSnapshots, formatDifferences, snapshotDir, snapshotTar } from '../../src/conformance/index.js';
 import { bytes } from '../rootfs/helpers.js';
 import { fixtures, makeTar, rmrf, tempDir } from './helpers.js';
 
@@ -105,5 +106,54 @@ describe.runIf(built)('whiteout flatten / ls / unpack', () => {
     const platform = run(['flatten', oci, '-o', '-', '--platform', 'linux']);
     expect(platform.code).toBe(2);
     expect(platform.stderr.split('\n').filter((x) => x)).toHaveLength(1);
+  });
+});
+
+describe.runIf(built)('unpack <layer> --diff-id / --no-digest', () => {
+  it('--diff-id: the right one unpacks, a wrong one fails in one line and leaves no output; --no-digest unpacks the same tree without a diffID', async () => {
+    const tar = await makeTar([{ name: 'etc/', type: 'directory' }, { name: 'etc/hosts', content: 'x' }, { name: 'etc/hostname', content: 'box' }]);
+    const layer = path.join(tmp, 'digest-layer.tar');
+    fs.writeFileSync(layer, tar);
+    const right = `sha256:${createHash('sha256').update(tar).digest('hex')}`;
+    const wrong = `sha256:${'0'.repeat(64)}`;
+
+    const ok = run(['unpack', layer, '-o', path.join(tmp, 'd-ok'), '--diff-id', right, '--json']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout.toString()).diffID).toBe(right);
+
+    const bad = run(['unpack', layer, '-o', path.join(tmp, 'd-bad'), '--diff-id', wrong]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe(`whiteout: ${layer}: diffID mismatch: expected ${wrong}, got ${right}\n`);
+    expect(fs.existsSync(path.join(tmp, 'd-bad'))).toBe(false);
+    expect(fs.readdirSync(tmp).filter((n) => n.includes('d-bad'))).toEqual([]);
+
+    const none = run(['unpack', layer, '-o', path.join(tmp, 'd-none'), '--no-digest', '--json']);
+    expect(none.code).toBe(0);
+    const j = JSON.parse(none.stdout.toString());
+    expect(j.diffID).toBeUndefined();
+    expect(j.size).toBe(tar.length);
+    const a = await snapshotDir(path.join(tmp, 'd-ok'));
+    const b = await snapshotDir(path.join(tmp, 'd-none'));
+    expect(formatDifferences(compareSnapshots(a, b, ['--diff-id', '--no-digest']))).toBe('');
+  });
+
+  it('usage errors: both at once, a malformed or non-sha256 digest, either with an image', () => {
+    const layer = path.join(tmp, 'digest-layer.tar');
+    const cases: [string[], RegExp][] = [
+      [['--diff-id', `sha256:${'0'.repeat(64)}`, '--no-digest'], /^whiteout: --diff-id: needs the digest that --no-digest turns off\n$/],
+      [['--diff-id', 'sha256:abc'], /^whiteout: --diff-id: malformed digest/],
+      [['--diff-id', `sha512:${'0'.repeat(128)}`], /^whiteout: --diff-id: only a sha256 diffID can be checked\n$/],
+    ];
+    for (const [flags, msg] of cases) {
+      const r = run(['unpack', layer, '-o', path.join(tmp, 'never'), ...flags]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(msg);
+      expect(fs.existsSync(path.join(tmp, 'never'))).toBe(false);
+    }
+    for (const flag of [['--no-digest'], ['--diff-id', `sha256:${'0'.repeat(64)}`]]) {
+      const r = run(['unpack', oci, '-o', path.join(tmp, 'never-img'), ...flag]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`^whiteout: ${flag[0]}: applies to a single layer`));
+    }
   });
 });
