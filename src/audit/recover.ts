@@ -120,6 +120,8 @@ export async function recoverPath(layers: readonly ImageLayer[], pathText: strin
       layers,
       { to: copy.layer, path: pathText, progress: false, ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) },
       lookahead,
+      // A file's content ends the read early: what was read must still be proven.
+      true,
     ).entries;
   return {
     layer: copy.layer,

@@ -45,10 +45,10 @@ export function once(warn: WarningSink | undefined): WarningSink | undefined {
 }
 
 /** The layers as the merge reads them, each counting its bytes for progress. */
-export function mergeLayersOf(layers: readonly ImageLayer[], progress: Progress, onWarning?: WarningSink, limits?: Partial<Limits>): MergeLayer[] {
+export function mergeLayersOf(layers: readonly ImageLayer[], progress: Progress, onWarning?: WarningSink, limits?: Partial<Limits>, stopsEarly = false): MergeLayer[] {
   return layers.map((l) => {
     const read = (prefix: boolean) => layerEntries(l, { events: { onBytes: progress.layer(`layer ${l.index}`, l.size) }, limits, prefix, ...(onWarning ? { onWarning } : {}) });
-    const ml: MergeLayer = { what: l.what, entries: () => read(false) };
+    const ml: MergeLayer = { what: l.what, entries: () => read(stopsEarly) };
     if (l.openPrefix) ml.prefix = () => read(true);
     return ml;
   });
@@ -64,7 +64,13 @@ function scopeOf(path: string | undefined): string | undefined {
  * src/rootfs/merge.ts). With `lookahead`, each layer is first read once to
  * find what it replaces within itself (only malformed layers need it).
  */
-export function flattenEntries(layers: readonly ImageLayer[], opts: FlattenOptions = {}, lookahead = false): { entries: AsyncIterable<ContentEntry>; progress: Progress } {
+export function flattenEntries(
+  layers: readonly ImageLayer[],
+  opts: FlattenOptions = {},
+  lookahead = false,
+  /** The caller may stop before the end (recover): each layer's blob is then still read through its digest (provenPrefix). */
+  stopsEarly = false,
+): { entries: AsyncIterable<ContentEntry>; progress: Progress } {
   const chosen = selectLayers(layers, opts);
   const progress = makeProgress(
     chosen.reduce((n, l) => n + l.size * (lookahead ? 2 : 1), 0),
@@ -72,7 +78,7 @@ export function flattenEntries(layers: readonly ImageLayer[], opts: FlattenOptio
   );
   const warn = once(opts.onWarning);
   const scope = scopeOf(opts.path);
-  const mls = mergeLayersOf(chosen, progress, warn, opts.limits);
+  const mls = mergeLayersOf(chosen, progress, warn, opts.limits, stopsEarly);
   async function* run(): AsyncGenerator<ContentEntry> {
     const replaced = lookahead ? await Promise.all(mls.map((l) => findReplacedDirs(l))) : undefined;
     yield* mergeLayers(mls, {
