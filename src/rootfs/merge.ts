@@ -394,8 +394,9 @@ export class Merger {
     // Inodes are entry numbers: past the highest one waited for, the layer has nothing more for this pass.
     let last = -1;
     for (const inode of st.deferred.keys()) last = Math.max(last, inode);
-    const source = layer.prefix?.() ?? layer.entries();
-    for await (const e of source) {
+    // Only a prefix read may stop early and still have its bytes proven.
+    const canStop = layer.prefix !== undefined;
+    for await (const e of canStop ? layer.prefix!() : layer.entries()) {
       if (e.kind === 'whiteout' || e.kind === 'opaque') continue;
       const inode = seq++;
       // Links the layer itself replaced later (by a directory, or another file) are not this inode any more.
@@ -406,7 +407,7 @@ export class Merger {
         const meta: Meta = e.meta;
         for (const l of rest) yield { kind: 'hardlink', path: l, meta, target: first };
       }
-      if (inode >= last && layer.prefix) break;
+      if (canStop && inode >= last) break;
     }
   }
 }

@@ -168,7 +168,6 @@ class HashThread {
 export class ThreadedHash {
   private readonly thread: HashThread;
   private readonly id: number;
-  private readonly sab: SharedArrayBuffer;
   private readonly ring: Uint8Array;
   /** The slot being filled, and how many slots are with the thread. */
   private slot = 0;
@@ -182,7 +181,6 @@ export class ThreadedHash {
     this.thread = HashThread.get();
     const { id, ring } = this.thread.open(this, algorithm);
     this.id = id;
-    this.sab = ring;
     this.ring = new Uint8Array(ring);
   }
 
@@ -238,7 +236,7 @@ export class ThreadedHash {
     while (this.hex === undefined) await this.waitForThread();
     this.closed = true;
     // The thread answered after hashing every slot: the ring is free.
-    this.thread.close(this.id, this.sab);
+    this.thread.close(this.id, this.ring.buffer as SharedArrayBuffer);
     return this.hex;
   }
 
