@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // The CLI entry point: the compiled TypeScript lives in dist/ (built by `npm ci` via `prepare`).
+import { tuneHeapGrowth } from '../dist/cli/heap.js';
 import { main } from '../dist/cli/main.js';
+
+// Before any work: how V8's old generation may grow (SPEC.md §10).
+tuneHeapGrowth();
 
 main().then(
   (code) => {
