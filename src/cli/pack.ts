@@ -45,6 +45,8 @@ export function packCommand(report: Reporter): CommandModule<object, Args> {
         compression: a.compress as Compression,
         // The size is not known before the walk; a thread costs ~50 ms of the other core, hashing in line ~0.6 s per GB.
         hashInWorker: true,
+        // writeFileAtomic writes each chunk synchronously before asking for the next; standard output may queue it.
+        reuseChunks: a.output !== '-',
         ...(a.quiet ? {} : { onWarning: warn }),
       });
       if (a.output === '-') {

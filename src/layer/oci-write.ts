@@ -8,7 +8,7 @@
 import type { ContentEntry, Entry } from '../entry.js';
 import { ROOT, opaqueMarkerName, whiteoutName } from '../paths.js';
 import type { TarHeader, TarType, TarWriteEntry } from '../tar/types.js';
-import { writeTar } from '../tar/write.js';
+import { type WriteTarOptions, writeTar } from '../tar/write.js';
 
 export function markerHeader(name: string): TarHeader {
   return {
@@ -73,6 +73,6 @@ function* toTarEntriesSync(entries: Iterable<Entry>): Generator<TarWriteEntry> {
 }
 
 /** Write entries as an uncompressed OCI layer tar. A plain iterable (pack's walk) is written without a promise per entry. */
-export function writeOciLayer(entries: AsyncIterable<Entry> | Iterable<Entry>): AsyncGenerator<Buffer> {
-  return writeTar(Symbol.iterator in entries ? toTarEntriesSync(entries) : toTarEntries(entries));
+export function writeOciLayer(entries: AsyncIterable<Entry> | Iterable<Entry>, opts: WriteTarOptions = {}): AsyncGenerator<Buffer> {
+  return writeTar(Symbol.iterator in entries ? toTarEntriesSync(entries) : toTarEntries(entries), opts);
 }

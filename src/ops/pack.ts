@@ -15,6 +15,12 @@ export interface PackOptions {
   onWarning?: WarningSink;
   /** Hash the output in worker threads (src/tar/digest.ts): for a big directory; off by default. */
   hashInWorker?: boolean;
+  /**
+   * The reader of `stream` is done with each chunk before it asks for the next
+   * (writes it synchronously): an uncompressed layer's chunks are then views of
+   * one reused buffer (src/tar/write.ts WriteTarOptions.reuse). Off by default.
+   */
+  reuseChunks?: boolean;
 }
 
 export interface PackedLayer {
@@ -33,8 +39,9 @@ export function packLayer(dir: string, opts: PackOptions = {}): PackedLayer {
     ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
   });
   const worker = opts.hashInWorker ?? false;
-  const tar = digestPassThrough(writeOciLayer(entries), { worker });
   const compression = opts.compression ?? 'none';
+  // A compressor queues its input, so only the uncompressed stream may reuse its buffer.
+  const tar = digestPassThrough(writeOciLayer(entries, { reuse: (opts.reuseChunks ?? false) && compression === 'none' }), { worker });
   // Uncompressed, the digest is the diffID: hash once.
   const out = compression === 'none' ? tar : digestPassThrough(compress(tar.stream, compression), { worker });
   return {

@@ -12,10 +12,24 @@ import { type ReadIntoBody, type TarHeader, type TarWriteEntry, readIntoBody } f
 const PASS_THROUGH = 64 * 1024;
 const BATCH = 1024 * 1024;
 
+/** How the chunks a writer yields may be used. */
+export interface WriteTarOptions {
+  /**
+   * The consumer is done with each chunk before it asks for the next (it writes
+   * it synchronously, or copies it), so the writer fills the same batch buffer
+   * again instead of a fresh one. Fresh 1 MiB buffers cost page faults and cold
+   * copies (SPEC.md §10). Not for a consumer that queues chunks (a compressor, a
+   * pipe, a collector): it would see them overwritten.
+   */
+  reuse?: boolean;
+}
+
 /** Collects small pieces into one buffer; file bodies on disk are read straight into it. */
 class Batch {
   private buf = Buffer.allocUnsafe(BATCH);
   private n = 0;
+
+  constructor(private readonly reuse: boolean) {}
 
   *push(b: Buffer): Generator<Buffer> {
     if (b.length >= PASS_THROUGH) {
@@ -56,7 +70,10 @@ class Batch {
 
   *flush(): Generator<Buffer> {
     if (this.n === 0) return;
-    if (this.n < BATCH / 4) {
+    if (this.reuse) {
+      // Resumed only once the consumer is done with the view (WriteTarOptions.reuse).
+      yield this.buf.subarray(0, this.n);
+    } else if (this.n < BATCH / 4) {
       // Copy out a small batch and keep the buffer, rather than pin a whole batch.
       yield Buffer.from(this.buf.subarray(0, this.n));
     } else {
@@ -80,8 +97,8 @@ export async function* bufferBody(b: Buffer): AsyncGenerator<Buffer> {
  * whose bodies are files on disk (ReadIntoBody) are written without awaiting
  * anything but the consumer: no promise per entry.
  */
-export async function* writeTar(entries: AsyncIterable<TarWriteEntry> | Iterable<TarWriteEntry>): AsyncGenerator<Buffer> {
-  const out = new Batch();
+export async function* writeTar(entries: AsyncIterable<TarWriteEntry> | Iterable<TarWriteEntry>, opts: WriteTarOptions = {}): AsyncGenerator<Buffer> {
+  const out = new Batch(opts.reuse ?? false);
   if (Symbol.iterator in entries) for (const e of entries) yield* writeEntry(out, e);
   else for await (const e of entries) yield* writeEntry(out, e);
   yield* out.zeros(1024);

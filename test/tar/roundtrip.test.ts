@@ -202,6 +202,27 @@ describe('writeTar → readTar', () => {
     for (const b of bodies) expect(b.closes).toBe(1);
   });
 
+  it('with reuse, fills one batch buffer again: the same bytes to a consumer that copies each chunk before the next', async () => {
+    const sizes = [0, 3, 700_000, (1 << 20) + 5, 2_500_000, 10];
+    const datas = sizes.map((n, i) => Buffer.from(Array.from({ length: n }, (_, j) => (i * 17 + j) % 251)));
+    const streamed = await writeAll(datas.map((d, i) => file(`f${i}`, d)));
+    const entries = () => datas.map((d, i) => ({ header: hdr({ name: `f${i}`, size: sizes[i]! }), body: diskBody(d, 65_536) }));
+    const copies: Buffer[] = [];
+    const backings = new Set<ArrayBufferLike>();
+    for await (const c of writeTar(entries(), { reuse: true })) {
+      copies.push(Buffer.from(c));
+      backings.add(c.buffer);
+    }
+    expect(Buffer.concat(copies).equals(streamed)).toBe(true);
+    // Several full batches, all from the one buffer.
+    expect(copies.length).toBeGreaterThan(3);
+    expect(backings.size).toBe(1);
+    // Without reuse, every full batch is a buffer of its own.
+    const fresh = new Set<ArrayBufferLike>();
+    for await (const c of writeTar(entries())) fresh.add(c.buffer);
+    expect(fresh.size).toBeGreaterThan(3);
+  });
+
   it('fails a body on disk that grew or shrank, naming it, and closes it', async () => {
     const grew = diskBody(Buffer.alloc(600, 1), 1 << 20);
     const e1 = (await rejection(collect(writeTar([{ header: hdr({ name: 'grew', size: 500 }), body: grew }])))) as WhiteoutError;
