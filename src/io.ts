@@ -10,10 +10,10 @@ const CHUNK = 1 << 20;
  */
 const AHEAD = 4;
 
-function readAt(fd: number, position: number | null): Promise<Buffer> {
+function readAt(fd: number, position: number | null, into?: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    // A fresh buffer per read: the consumer keeps views of it (bodies, PAX values).
-    const buf = Buffer.allocUnsafe(CHUNK);
+    // A fresh buffer per read unless the caller reuses one: consumers keep views of chunks (bodies).
+    const buf = into ?? Buffer.allocUnsafe(CHUNK);
     fs.read(fd, buf, 0, CHUNK, position, (err, n) => {
       if (err) reject(err);
       else resolve(n === CHUNK ? buf : buf.subarray(0, n));
@@ -25,12 +25,15 @@ function readAt(fd: number, position: number | null): Promise<Buffer> {
  * A regular file read with positioned reads, AHEAD of them in flight. A short
  * read means the file changed size under us: the reads already issued past it
  * are dropped and the rest is read one at a time, so no byte is skipped.
+ * With `reuse`, a full chunk's buffer is read into again once the consumer
+ * asks for the chunk after it (ReadSourceOptions.reuse).
  */
-async function* readFileAhead(fd: number): AsyncGenerator<Buffer> {
+async function* readFileAhead(fd: number, reuse: boolean): AsyncGenerator<Buffer> {
   const inFlight: Promise<Buffer>[] = [];
+  const free: Buffer[] = [];
   let next = 0;
   const issue = () => {
-    const p = readAt(fd, next);
+    const p = readAt(fd, next, free.pop());
     // A read the consumer never reaches (an error or an early return) must not become an unhandled rejection.
     p.catch(() => {});
     inFlight.push(p);
@@ -55,6 +58,8 @@ async function* readFileAhead(fd: number): AsyncGenerator<Buffer> {
       }
       issue();
       yield b;
+      // Asked for the next chunk: the consumer is done with this one.
+      if (reuse) free.push(b);
     }
   } finally {
     // The descriptor is closed after this: no read may still be using it.
@@ -71,8 +76,19 @@ async function* readSerial(fd: number): AsyncGenerator<Buffer> {
   }
 }
 
+export interface ReadSourceOptions {
+  /**
+   * The consumer is done with each chunk when it asks for the next: nothing
+   * keeps a view of it (unpack copies a body it writes behind, and a compressed
+   * layer's chunks before the decompressor queues them). A regular file is then
+   * read into the same AHEAD + 1 buffers again: a fresh MiB per read cost a page
+   * fault per 4 KiB and a copy into cold memory (SPEC.md §10). Off by default.
+   */
+  reuse?: boolean;
+}
+
 /** Bytes of a file, or of standard input for `-`. */
-export async function* readSource(file: string): AsyncGenerator<Buffer> {
+export async function* readSource(file: string, opts: ReadSourceOptions = {}): AsyncGenerator<Buffer> {
   if (file === '-') {
     // Standard input redirected from a file is read in 1 MiB reads from its own offset (which need
     // not be 0, so no positioned read-ahead); a pipe is read as a stream.
@@ -97,7 +113,7 @@ export async function* readSource(file: string): AsyncGenerator<Buffer> {
   try {
     const st = await fh.stat();
     if (st.isDirectory()) throw new WhiteoutError(file, 'is a directory, not a layer file', 'input');
-    yield* st.isFile() ? readFileAhead(fh.fd) : readSerial(fh.fd);
+    yield* st.isFile() ? readFileAhead(fh.fd, opts.reuse ?? false) : readSerial(fh.fd);
   } finally {
     await fh.close();
   }

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,6 +51,32 @@ describe('write-behind (src/fs/write-behind.ts)', () => {
       expect(fs.readFileSync(file).equals(expected(total))).toBe(true);
       expect(fs.statSync(file).mtimeMs).toBe(1_000_000_000);
     }
+  });
+
+  it('copy mode: chunks their source refills as soon as the next is asked for still land as they were', async () => {
+    // One buffer, refilled for every chunk: what a reused read buffer does (src/io.ts ReadSourceOptions.reuse).
+    const total = 9 * (1 << 20) + 12_345;
+    const shared = Buffer.allocUnsafe(1 << 20);
+    async function* refilled(): AsyncGenerator<Buffer> {
+      for (let off = 0; off < total; off += shared.length) {
+        const n = Math.min(shared.length, total - off);
+        for (let i = 0; i < n; i++) shared[i] = (off + i) % 251;
+        yield shared.subarray(0, n);
+      }
+    }
+    const write = async (copy: boolean, name: string): Promise<Buffer> => {
+      const behind = new WriteBehind(copy);
+      const fd = fs.openSync(path.join(dir, name), 'wx');
+      // Keep the threadpool busy, so every write is still queued when its buffer is refilled.
+      const busy = Array.from({ length: 16 }, () => new Promise((r) => crypto.pbkdf2('x', 'y', 100_000, 32, 'sha256', r)));
+      await writeBody(behind, fd, total, refilled(), () => fs.closeSync(fd));
+      await Promise.all(busy);
+      await behind.drain();
+      return fs.readFileSync(path.join(dir, name));
+    };
+    expect((await write(true, 'copied')).equals(expected(total))).toBe(true);
+    // Without the copy, writes still queued read the buffer after it was refilled.
+    expect((await write(false, 'views')).equals(expected(total))).toBe(false);
   });
 
   it('writes a small body in line: finished before writeBody returns', async () => {

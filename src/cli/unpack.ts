@@ -110,7 +110,8 @@ export function unpackCommand(report: Reporter): CommandModule<object, Args> {
         ...(a.quiet ? {} : { onWarning: warn }),
       };
       const result = isIdentity(idMap)
-        ? await (await import('../ops/unpack.js')).unpackLayer(readSource(a.layer), a.output, { form, ...common })
+        ? // unpack is done with each chunk when it asks for the next, so the reads fill the same buffers again (SPEC.md §10).
+          await (await import('../ops/unpack.js')).unpackLayer(readSource(a.layer, { reuse: true }), a.output, { form, volatileSource: true, ...common })
         : await (await import('../image/unpack.js')).unpackMappedLayer(readSource(a.layer), a.output, { form, idMap, ...common });
       if (a.json) process.stdout.write(`${JSON.stringify({ output: a.output, ...result })}\n`);
       else if (!a.quiet) {

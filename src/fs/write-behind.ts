@@ -32,7 +32,18 @@ interface OpenFile {
   failed: boolean;
 }
 
+/** Copies of volatile chunks are made into buffers of this size, kept for reuse. */
+const COPY_BUF = 1 << 20;
+
 export class WriteBehind {
+  /**
+   * `copy`: the chunks handed in are refilled by their source once the next is
+   * asked for (src/io.ts ReadSourceOptions.reuse), so each is copied into a
+   * buffer of this writer's own, which is used again once its write is done.
+   */
+  constructor(private readonly copy = false) {}
+
+  private readonly spare: Buffer[] = [];
   private bytes = 0;
   private writes = 0;
   private error: unknown;
@@ -53,7 +64,13 @@ export class WriteBehind {
     this.rethrow();
     const f = this.files.get(fd);
     if (!f) throw new Error('write-behind: write to a file not opened here');
-    this.issue(fd, f, data, pos);
+    if (this.copy) {
+      const own = data.length <= COPY_BUF ? (this.spare.pop() ?? Buffer.allocUnsafe(COPY_BUF)) : Buffer.allocUnsafe(data.length);
+      data.copy(own);
+      this.issue(fd, f, own.subarray(0, data.length), pos, own);
+    } else {
+      this.issue(fd, f, data, pos);
+    }
     return this.bytes > MAX_BYTES || this.writes > MAX_WRITES ? this.room() : undefined;
   }
 
@@ -96,7 +113,8 @@ export class WriteBehind {
     }).then(() => this.rethrow());
   }
 
-  private issue(fd: number, f: OpenFile, data: Buffer, pos: number): void {
+  /** `own`: this writer's copy buffer that `data` lies in, kept for reuse once the data is written. */
+  private issue(fd: number, f: OpenFile, data: Buffer, pos: number, own?: Buffer): void {
     f.pending++;
     this.writes++;
     this.bytes += data.length;
@@ -109,8 +127,10 @@ export class WriteBehind {
         this.error ??= f.wrap(err);
       } else if (n < data.length) {
         // A short write: the rest goes out as a write of its own.
-        this.issue(fd, f, data.subarray(n), pos + n);
+        this.issue(fd, f, data.subarray(n), pos + n, own);
+        own = undefined;
       }
+      if (own && own.length === COPY_BUF) this.spare.push(own);
       if (f.pending === 0 && f.finish) this.settle(fd, f);
       this.wake?.();
     });

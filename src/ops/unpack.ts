@@ -29,6 +29,11 @@ export interface UnpackOptions {
   diffID?: string;
   /** false: do not hash the tar (no diffID in the result). Not with `diffID`. */
   digest?: boolean;
+  /**
+   * The source refills each chunk once the next is asked for (src/io.ts
+   * `readSource(file, { reuse: true })`): unpack copies what it keeps longer.
+   */
+  volatileSource?: boolean;
 }
 
 export interface UnpackResult extends OverlayDirStats {
@@ -46,11 +51,13 @@ export async function unpackLayer(source: AsyncIterable<Buffer>, target: string,
   const name = opts.name ?? 'layer';
   return withAtomicDir(target, opts.force ?? false, async ({ root, work }) => {
     const limits = resolveLimits(opts.limits);
-    const tar = diffIDStream(checkByteLimit(decompress(source, { name }), limits, name), opts);
+    const volatile = opts.volatileSource ?? false;
+    const tar = diffIDStream(checkByteLimit(decompress(source, { name, volatile }), limits, name), opts);
     const writer = new OverlayDirWriter(root, {
       form: opts.form ?? defaultOverlayForm,
       workDir: work,
       what: name,
+      volatileBodies: volatile,
       ...(opts.lowers ? { lowers: opts.lowers } : {}),
       ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
     });

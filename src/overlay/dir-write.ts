@@ -38,6 +38,11 @@ export interface OverlayDirWriteOptions {
   onWarning?: WarningSink;
   /** chown to the layer's owners (default: when running as root). */
   keepOwners?: boolean;
+  /**
+   * Body chunks are refilled by their source once the next is asked for
+   * (src/io.ts ReadSourceOptions.reuse): what is written behind is copied first.
+   */
+  volatileBodies?: boolean;
 }
 
 export interface OverlayDirStats {
@@ -76,7 +81,7 @@ export class OverlayDirWriter {
   private readonly euid = process.geteuid?.() ?? 0;
   private readonly egid = process.getegid?.() ?? 0;
   /** Big bodies are written on the threadpool while the next entries are parsed. */
-  private readonly behind = new WriteBehind();
+  private readonly behind: WriteBehind;
   readonly stats: OverlayDirStats = { entries: 0, whiteouts: 0, opaque: 0, bytes: 0 };
 
   constructor(
@@ -90,6 +95,7 @@ export class OverlayDirWriter {
     this.ns = activeNamespace(opts.form.userxattr);
     this.keepOwners = opts.keepOwners ?? process.getuid?.() === 0;
     this.warn = opts.onWarning ?? (() => {});
+    this.behind = new WriteBehind(opts.volatileBodies ?? false);
   }
 
   private abs(p: string): Buffer {

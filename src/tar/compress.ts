@@ -77,6 +77,10 @@ async function* through(source: AsyncIterable<Buffer>, t: Transform, wrap?: (e: 
   }
 }
 
+async function* copied(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  for await (const c of source) yield Buffer.from(c);
+}
+
 /** Yield `head` again, then the rest of `it`; close `it` if the consumer stops early. */
 async function* replay(head: Buffer[], it: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
   let done = false;
@@ -98,9 +102,10 @@ async function* replay(head: Buffer[], it: AsyncIterator<Buffer>): AsyncGenerato
 /**
  * Decompress a layer: gzip (concatenated members too), zstd, or plain bytes
  * passed through. Corrupt or truncated compressed data is an error, never a
- * short read.
+ * short read. `volatile`: the source refills a chunk once the next is asked
+ * for (src/io.ts ReadSourceOptions.reuse).
  */
-export async function* decompress(source: AsyncIterable<Buffer>, opts: { name?: string } = {}): AsyncGenerator<Buffer> {
+export async function* decompress(source: AsyncIterable<Buffer>, opts: { name?: string; volatile?: boolean } = {}): AsyncGenerator<Buffer> {
   const name = opts.name ?? 'layer';
   const it = source[Symbol.asyncIterator]();
   const head: Buffer[] = [];
@@ -110,7 +115,8 @@ export async function* decompress(source: AsyncIterable<Buffer>, opts: { name?: 
     while (n < PEEK) {
       const r = await it.next();
       if (r.done) break;
-      head.push(r.value);
+      // Held while the next chunk is asked for: a volatile source may refill it by then.
+      head.push(opts.volatile ? Buffer.from(r.value) : r.value);
       n += r.value.length;
     }
     kind = detectCompression(Buffer.concat(head), name);
@@ -118,7 +124,8 @@ export async function* decompress(source: AsyncIterable<Buffer>, opts: { name?: 
     await it.return?.();
     throw e;
   }
-  const rest = replay(head, it);
+  // A decompressor queues its input past the next read, so a volatile source's chunks are copied for it.
+  const rest = kind !== 'none' && opts.volatile ? copied(replay(head, it)) : replay(head, it);
   if (kind === 'none') {
     yield* rest;
   } else if (kind === 'gzip') {

@@ -76,6 +76,30 @@ describe('readSource read-ahead', () => {
     });
   });
 
+  it('with reuse, reads into the same few buffers again: a consumer that copies each chunk before the next gets every byte', async () => {
+    await withTmp(async (dir) => {
+      for (const n of [0, 3, 1 << 20, (13 << 20) + 5]) {
+        const data = randomBytes(n);
+        const f = join(dir, `r${n}`);
+        writeFileSync(f, data);
+        const parts: Buffer[] = [];
+        const backings = new Set<ArrayBufferLike>();
+        for await (const c of readSource(f, { reuse: true })) {
+          parts.push(Buffer.from(c));
+          backings.add(c.buffer);
+        }
+        expect(Buffer.concat(parts).equals(data)).toBe(true);
+        // Four reads ahead and the one in hand.
+        expect(backings.size).toBeLessThanOrEqual(5);
+        if (n > 8 << 20) {
+          const fresh = new Set<ArrayBufferLike>();
+          for await (const c of readSource(f)) fresh.add(c.buffer);
+          expect(fresh.size).toBeGreaterThan(10);
+        }
+      }
+    });
+  });
+
   it('stopping early closes the file without an unhandled error', async () => {
     await withTmp(async (dir) => {
       const f = join(dir, 'big');
