@@ -4,9 +4,12 @@
  * own-directories set keeps every write inside the target and never follows
  * a symlink from the image, and it appears only when complete.
  */
+import crypto from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
 import type { ContentEntry } from '../entry.js';
 import type { WarningSink } from '../errors.js';
-import { withAtomicDir, writeFileAtomic } from '../fs/atomic.js';
+import { trackTemp, withAtomicDir, writeFileAtomic } from '../fs/atomic.js';
 import type { ImageLayer } from '../image/image.js';
 import { layerEntries } from '../image/layer-entries.js';
 import { type Progress, makeProgress } from '../image/progress.js';
@@ -15,6 +18,7 @@ import { fromText, normalizeName } from '../paths.js';
 import { RootfsDirWriter } from './dir-write.js';
 import { type IdMapping, mapOwners } from './idmap.js';
 import { type MergeLayer, NeedsLookahead, findReplacedDirs, mergeLayers } from './merge.js';
+import { HiddenSpool } from './spool.js';
 import { type LayerSelection, selectLayers } from './select.js';
 import type { Limits } from '../layer/limits.js';
 
@@ -70,6 +74,8 @@ export function flattenEntries(
   lookahead = false,
   /** The caller may stop before the end (recover): each layer's blob is then still read through its digest (provenPrefix). */
   stopsEarly = false,
+  /** Where hidden files wait for hardlinks that may need them (src/rootfs/spool.ts); without it, a second pass. */
+  spool?: HiddenSpool,
 ): { entries: AsyncIterable<ContentEntry>; progress: Progress } {
   const chosen = selectLayers(layers, opts);
   const progress = makeProgress(
@@ -85,6 +91,7 @@ export function flattenEntries(
       ...(scope !== undefined ? { path: scope } : {}),
       ...(warn ? { onWarning: warn } : {}),
       ...(replaced ? { replaced } : {}),
+      ...(spool ? { spool } : {}),
     });
   }
   return { entries: mapOwners(run(), opts.idMap), progress };
@@ -106,11 +113,16 @@ async function withLookaheadRetry<T>(attempt: (lookahead: boolean) => Promise<T>
  * NeedsLookahead unless `lookahead` is set (flattenToTarFile retries by itself).
  */
 export async function* flattenToTar(layers: readonly ImageLayer[], opts: FlattenOptions = {}, lookahead = false): AsyncGenerator<Buffer> {
-  const { entries, progress } = flattenEntries(layers, opts, lookahead);
+  const dir = path.join(os.tmpdir(), `whiteout-spool-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
+  const untrack = trackTemp(dir);
+  const spool = new HiddenSpool(dir);
+  const { entries, progress } = flattenEntries(layers, opts, lookahead, false, spool);
   try {
     yield* writeOciLayer(entries);
   } finally {
     progress.done();
+    spool.remove();
+    untrack();
   }
 }
 
@@ -126,7 +138,9 @@ export async function flattenToTarFile(layers: readonly ImageLayer[], target: st
 
 async function flattenToDirOnce(layers: readonly ImageLayer[], target: string, opts: FlattenOptions & { force?: boolean }, lookahead: boolean): Promise<FlattenStats> {
   return withAtomicDir(target, opts.force ?? false, async ({ root, work }) => {
-    const { entries, progress } = flattenEntries(layers, opts, lookahead);
+    // In the work directory: on the target's file system, and removed with it whatever happens.
+    const spool = new HiddenSpool(path.join(work, 'hidden-files'));
+    const { entries, progress } = flattenEntries(layers, opts, lookahead, false, spool);
     try {
       const writer = new RootfsDirWriter(root, { workDir: work, what: target });
       for await (const e of entries) await writer.add(e);
@@ -134,6 +148,7 @@ async function flattenToDirOnce(layers: readonly ImageLayer[], target: string, o
       return { entries: writer.entries, bytes: writer.bytes };
     } finally {
       progress.done();
+      spool.remove();
     }
   });
 }

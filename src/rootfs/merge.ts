@@ -15,9 +15,10 @@
  *   (SPEC.md §4), so they are folded in when the layer has been read.
  *
  * Hardlinks: a link whose target a higher layer replaced still has the
- * target's old content in the overlay (go-containerregistry#977). Its content
- * is not at hand any more, so the layer is read a second time and the link is
- * emitted as a copy of the target; further links to it point at that copy.
+ * target's old content in the overlay (go-containerregistry#977). The link is
+ * emitted as a copy of the target, further links to it point at that copy. The
+ * content comes from the spool of hidden files when it kept every target the
+ * layer needs, else from reading the layer a second time.
  */
 import type { ContentEntry, DirEntry, Entry, Meta } from '../entry.js';
 import { defaultMeta } from '../entry.js';
@@ -25,6 +26,7 @@ import { WhiteoutError, type WarningSink } from '../errors.js';
 import { planOpaque, planWhiteouts, type PathKind } from '../layer/rules.js';
 import { ROOT, ancestors, display, isWithin } from '../paths.js';
 import { DIR, type Decision, Decisions, GONE, type Kind, NONDIR } from './decisions.js';
+import type { HiddenSpool } from './spool.js';
 
 export interface MergeLayer {
   /** Names the layer in messages. */
@@ -49,6 +51,11 @@ export interface MergeOptions {
    * such a layer stops the merge with NeedsLookahead.
    */
   replaced?: readonly ReadonlyMap<string, number>[];
+  /**
+   * Keeps hidden non-directories during the first pass over a layer, so that
+   * hardlinks to them need no second pass while its budget lasts (src/rootfs/spool.ts).
+   */
+  spool?: HiddenSpool;
 }
 
 /**
@@ -169,6 +176,7 @@ export class Merger {
   private readonly warn: WarningSink;
   private readonly scope: string | undefined;
   private readonly replaced: MergeOptions['replaced'];
+  private readonly spool: HiddenSpool | undefined;
 
   constructor(
     private readonly layers: readonly MergeLayer[],
@@ -177,6 +185,7 @@ export class Merger {
     this.warn = opts.onWarning ?? (() => {});
     this.scope = opts.path;
     this.replaced = opts.replaced;
+    this.spool = opts.spool;
     // The root sits above every layer: only its metadata comes from them.
     this.dec.set(ROOT, { layer: layers.length, kind: DIR, sealed: false, pending: true });
   }
@@ -228,10 +237,17 @@ export class Merger {
         st.opaque.add(e.path);
         continue;
       }
-      yield* this.content(k, st, e, seq++, layer.what);
+      const inode = seq++;
+      yield* this.content(k, st, e, inode, layer.what);
+      // Not shown: a later link of this layer may still need it. Its body can be read only now.
+      if (this.spool && e.kind !== 'dir' && e.kind !== 'hardlink' && !st.emitted.has(inode)) await this.spool.keep(k, inode, e);
     }
     yield* this.endOfLayer(k, st, layer.what);
-    if (st.deferred.size > 0) yield* this.secondPass(st, layer);
+    try {
+      if (st.deferred.size > 0) yield* this.secondPass(k, st, layer);
+    } finally {
+      this.spool?.dropLayer(k);
+    }
   }
 
   private async *content(k: number, st: LayerState, e: ContentEntry, seq: number, what: string): AsyncGenerator<ContentEntry> {
@@ -388,8 +404,23 @@ export class Merger {
     if (this.dec.seal(p) && this.inScope(p, 'dir')) yield impliedDir(p);
   }
 
-  /** Read the layer again for the inodes that visible hardlinks need and no emitted path carries. */
-  private async *secondPass(st: LayerState, layer: MergeLayer): AsyncGenerator<ContentEntry> {
+  /** The inodes that visible hardlinks need and no emitted path carries: from the spool, else from reading the layer again. */
+  private async *secondPass(k: number, st: LayerState, layer: MergeLayer): AsyncGenerator<ContentEntry> {
+    // Links the layer itself replaced later (by a directory, or another file) are not this inode any more.
+    const needed = [...st.deferred]
+      .map(([inode, links]) => [inode, links.filter((l) => st.local.get(l) === inode)] as const)
+      .filter(([, links]) => links.length > 0)
+      .sort((a, b) => a[0] - b[0]);
+    const spool = this.spool;
+    if (spool && needed.every(([inode]) => spool.has(k, inode))) {
+      for (const [inode, links] of needed) {
+        const [first, ...rest] = links as [string, ...string[]];
+        const e = spool.entry(k, inode, first) as ContentEntry;
+        yield e;
+        for (const l of rest) yield { kind: 'hardlink', path: l, meta: e.meta, target: first };
+      }
+      return;
+    }
     let seq = 0;
     // Inodes are entry numbers: past the highest one waited for, the layer has nothing more for this pass.
     let last = -1;

@@ -32,10 +32,11 @@ function content(snap: TreeSnapshot, p: string): string | undefined {
 }
 
 describe('hardlinks whose target a higher layer replaced (go-containerregistry#977)', () => {
-  it('the link keeps the old content, as a file of its own; the layer is read a second time', async () => {
+  it('the link keeps the old content, as a file of its own; the layer is read once (the spool kept the target)', async () => {
     const l0 = await makeTar([{ name: 'a', content: 'old' }, { name: 'b', type: 'link', linkname: 'a' }, { name: 'c', type: 'link', linkname: 'a' }]);
     const l1 = await makeTar([{ name: 'a', content: 'new' }]);
     const opens: number[] = [];
+    const before = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('whiteout-spool-'));
     const { tar, snap } = await flattenTarSnapshot(memoryLayers([l0, l1], opens), base);
     const types = await tarTypes(tar);
     expect(types.get('b')).toMatchObject({ type: 'file' });
@@ -46,9 +47,14 @@ describe('hardlinks whose target a higher layer replaced (go-containerregistry#9
     expect(content(snap, 'b')).toBe(h('old'));
     expect(snap.nodes.get('c')?.linkGroup).toBe('b');
     expect(snap.nodes.get('a')?.linkGroup).toBeUndefined();
-    expect(opens).toEqual([2, 1]);
+    // Sessions 1–5 read the bottom layer a second time here ([2, 1]); the spool of hidden files
+    // (src/rootfs/spool.ts) now keeps `a`'s old content from the first read. test/rootfs/spool.test.ts
+    // has the second pass, which is still the fallback past the spool's budget.
+    expect(opens).toEqual([1, 1]);
     const dir = await flattenDirSnapshot(memoryLayers([l0, l1]), base);
     expect(formatDifferences(compareSnapshots(snap, dir, ['tar', 'dir']))).toBe('');
+    // The tar's spool was in the temporary directory, the directory's in its work dir: none is left.
+    expect(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('whiteout-spool-'))).toEqual(before);
   });
 
   it('a target deleted above: the link still has its content', async () => {
