@@ -1,6 +1,5 @@
 import type { CommandModule } from 'yargs';
 import { WhiteoutError } from '../errors.js';
-import { isIdentity } from '../rootfs/idmap.js';
 import { type LimitArgs, type Reporter, limitsFrom, parseWhiteoutForm, withLimits } from './common.js';
 import { idMapOf, repeatable, withIdMapFlags, withImageFlags } from './flags.js';
 import { info, warn } from './output.js';
@@ -98,7 +97,11 @@ export function unpackCommand(report: Reporter): CommandModule<object, Args> {
       // Only sha256: it is what every image's config lists, and what the tar is hashed with.
       const diffID = a.diffId === undefined ? undefined : (await import('../image/digest.js')).parseDigest(a.diffId, '--diff-id');
       if (diffID && diffID.algorithm !== 'sha256') throw new WhiteoutError('--diff-id', 'only a sha256 diffID can be checked', 'usage');
-      const common = {
+      // unpack is done with each chunk when it asks for the next, so the reads fill the same buffers again (SPEC.md §10).
+      const result = await (await import('../ops/unpack.js')).unpackLayer(readSource(a.layer, { reuse: true }), a.output, {
+        form,
+        idMap,
+        volatileSource: true,
         digest: a.digest,
         ...(diffID ? { diffID: `sha256:${diffID.hex}` } : {}),
         // No --lower: the layers below are unknown (an empty list would say there are none).
@@ -108,11 +111,7 @@ export function unpackCommand(report: Reporter): CommandModule<object, Args> {
         name: a.layer === '-' ? 'stdin' : a.layer,
         hashInWorker: worthAHashThread(sourceSize(a.layer)),
         ...(a.quiet ? {} : { onWarning: warn }),
-      };
-      const result = isIdentity(idMap)
-        ? // unpack is done with each chunk when it asks for the next, so the reads fill the same buffers again (SPEC.md §10).
-          await (await import('../ops/unpack.js')).unpackLayer(readSource(a.layer, { reuse: true }), a.output, { form, volatileSource: true, ...common })
-        : await (await import('../image/unpack.js')).unpackMappedLayer(readSource(a.layer), a.output, { form, idMap, ...common });
+      });
       if (a.json) process.stdout.write(`${JSON.stringify({ output: a.output, ...result })}\n`);
       else if (!a.quiet) {
         info(`unpacked ${result.entries} entries (${result.whiteouts} whiteouts, ${result.opaque} opaque dirs) into ${a.output}`);

@@ -5,13 +5,11 @@
  * with, SPEC.md §6), then the mount line for all of them. A second image on
  * the same base layers costs nothing.
  */
-import { type Limits, checkByteLimit, entryLimiter, resolveLimits } from '../layer/limits.js';
+import type { Limits } from '../layer/limits.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { WhiteoutError, type WarningSink } from '../errors.js';
 import { withAtomicDir, writeFileAtomic } from '../fs/atomic.js';
-import { readOciLayer } from '../layer/oci-read.js';
-import { decompress } from '../tar/compress.js';
 import { OverlayDirWriter, type OverlayDirStats } from '../overlay/dir-write.js';
 import { type OverlayForm, defaultOverlayForm } from '../overlay/forms.js';
 import { type IdMapping, mapOwners } from '../rootfs/idmap.js';
@@ -19,7 +17,6 @@ import type { Image } from './image.js';
 import { layerEntries } from './layer-entries.js';
 import { chainIDs, placeFor, recipeOf } from './layer-store.js';
 import { makeProgress } from './progress.js';
-import { type UnpackOptions, type UnpackResult, checkDiffID, diffIDStream } from '../ops/unpack.js';
 
 export interface UnpackImageOptions {
   form?: OverlayForm;
@@ -146,32 +143,4 @@ export async function unpackImage(image: Image, dir: string, opts: UnpackImageOp
   })());
   await fs.promises.chmod(script, 0o755);
   return { layers: done, lowerdirs, mountpoint, mountLine: line, script };
-}
-
-/**
- * One plain layer with shifted owners: what `unpackLayer` (src/ops/unpack.ts)
- * does, with the id map between reader and writer.
- */
-export async function unpackMappedLayer(
-  source: AsyncIterable<Buffer>,
-  target: string,
-  opts: { form: OverlayForm; lowers?: readonly string[]; force: boolean; name: string; idMap: IdMapping; onWarning?: WarningSink; limits?: Partial<Limits> } & Pick<UnpackOptions, 'digest' | 'diffID' | 'hashInWorker'>,
-): Promise<UnpackResult> {
-  return withAtomicDir(target, opts.force, async (w) => {
-    const writer = new OverlayDirWriter(w.root, {
-      form: opts.form,
-      workDir: w.work,
-      what: opts.name,
-      ...(opts.lowers ? { lowers: opts.lowers } : {}),
-      ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
-    });
-    const limits = resolveLimits(opts.limits);
-    const tar = diffIDStream(checkByteLimit(decompress(source, { name: opts.name }), limits, opts.name), opts);
-    const entries = readOciLayer(tar.stream, { name: opts.name, limits: { maxHeaderBytes: limits.maxHeaderBytes }, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) });
-    await writer.addAll(mapOwners(entries, opts.idMap), entryLimiter(limits, opts.name));
-    const stats = await writer.finish();
-    const { digest, size } = tar.result();
-    checkDiffID(opts.name, digest, opts.diffID);
-    return { ...stats, ...(digest !== undefined ? { diffID: digest } : {}), size };
-  });
 }

@@ -9,6 +9,7 @@ import { OverlayDirWriter, type OverlayDirStats } from '../overlay/dir-write.js'
 import { decompress } from '../tar/compress.js';
 import { digestPassThrough } from '../tar/digest.js';
 import { type Limits, checkByteLimit, entryLimiter, resolveLimits } from '../layer/limits.js';
+import { type IdMapping, isIdentity, mapOwners } from '../rootfs/idmap.js';
 
 export interface UnpackOptions {
   form?: OverlayForm;
@@ -29,6 +30,8 @@ export interface UnpackOptions {
   diffID?: string;
   /** false: do not hash the tar (no diffID in the result). Not with `diffID`. */
   digest?: boolean;
+  /** Owners shifted between reader and writer (`--uid-map`/`--gid-map`, src/rootfs/idmap.ts). */
+  idMap?: IdMapping;
   /**
    * The source refills each chunk once the next is asked for (src/io.ts
    * `readSource(file, { reuse: true })`): unpack copies what it keeps longer.
@@ -62,7 +65,8 @@ export async function unpackLayer(source: AsyncIterable<Buffer>, target: string,
       ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
     });
     const entries = readOciLayer(tar.stream, { name, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}), limits: { maxHeaderBytes: limits.maxHeaderBytes } });
-    await writer.addAll(entries, entryLimiter(limits, name));
+    // No stage at all for the identity map: a generator hop per entry is not free.
+    await writer.addAll(isIdentity(opts.idMap) ? entries : mapOwners(entries, opts.idMap), entryLimiter(limits, name));
     const stats = await writer.finish();
     const { digest, size } = tar.result();
     checkDiffID(name, digest, opts.diffID);
@@ -74,7 +78,7 @@ export async function unpackLayer(source: AsyncIterable<Buffer>, target: string,
  * The tar stream with its diffID measured, or only counted when the caller
  * asked for no digest (GNU tar hashes nothing; sha256 is ~0.6 s of CPU a GB).
  */
-export function diffIDStream(tar: AsyncIterable<Buffer>, opts: Pick<UnpackOptions, 'digest' | 'diffID' | 'hashInWorker'>): { stream: AsyncIterable<Buffer>; result: () => { digest: string | undefined; size: number } } {
+function diffIDStream(tar: AsyncIterable<Buffer>, opts: Pick<UnpackOptions, 'digest' | 'diffID' | 'hashInWorker'>): { stream: AsyncIterable<Buffer>; result: () => { digest: string | undefined; size: number } } {
   if (opts.digest === false && opts.diffID === undefined) {
     let size = 0;
     return {
@@ -91,6 +95,6 @@ export function diffIDStream(tar: AsyncIterable<Buffer>, opts: Pick<UnpackOption
 }
 
 /** Called before the target is put in place: a layer that is not the one expected never appears. */
-export function checkDiffID(name: string, got: string | undefined, expected: string | undefined): void {
+function checkDiffID(name: string, got: string | undefined, expected: string | undefined): void {
   if (expected !== undefined && got !== expected) throw new WhiteoutError(name, `diffID mismatch: expected ${expected}, got ${got ?? 'nothing'}`, 'input');
 }

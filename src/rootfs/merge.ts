@@ -240,7 +240,10 @@ export class Merger {
       const inode = seq++;
       yield* this.content(k, st, e, inode, layer.what);
       // Not shown: a later link of this layer may still need it. Its body can be read only now.
-      if (this.spool && e.kind !== 'dir' && e.kind !== 'hardlink' && !st.emitted.has(inode)) await this.spool.keep(k, inode, e);
+      if (this.spool && e.kind !== 'dir' && e.kind !== 'hardlink' && !st.emitted.has(inode)) {
+        const reading = this.spool.keep(k, inode, e);
+        if (reading) await reading;
+      }
     }
     yield* this.endOfLayer(k, st, layer.what);
     try {
@@ -406,41 +409,39 @@ export class Merger {
 
   /** The inodes that visible hardlinks need and no emitted path carries: from the spool, else from reading the layer again. */
   private async *secondPass(k: number, st: LayerState, layer: MergeLayer): AsyncGenerator<ContentEntry> {
-    // Links the layer itself replaced later (by a directory, or another file) are not this inode any more.
-    const needed = [...st.deferred]
-      .map(([inode, links]) => [inode, links.filter((l) => st.local.get(l) === inode)] as const)
-      .filter(([, links]) => links.length > 0)
-      .sort((a, b) => a[0] - b[0]);
+    // Inode → its links still showing: links the layer itself replaced later (by a directory,
+    // or another file) are not this inode any more. Inodes are entry numbers, in order.
+    const needed = new Map<number, [string, ...string[]]>();
+    for (const inode of [...st.deferred.keys()].sort((a, b) => a - b)) {
+      const links = (st.deferred.get(inode) as string[]).filter((l) => st.local.get(l) === inode);
+      if (links.length > 0) needed.set(inode, links as [string, ...string[]]);
+    }
+    if (needed.size === 0) return;
     const spool = this.spool;
-    if (spool && needed.every(([inode]) => spool.has(k, inode))) {
-      for (const [inode, links] of needed) {
-        const [first, ...rest] = links as [string, ...string[]];
-        const e = spool.entry(k, inode, first) as ContentEntry;
-        yield e;
-        for (const l of rest) yield { kind: 'hardlink', path: l, meta: e.meta, target: first };
-      }
+    if (spool && [...needed.keys()].every((inode) => spool.has(k, inode))) {
+      for (const [inode, links] of needed) yield* copiesOf(spool.entry(k, inode, links[0]) as ContentEntry, links);
       return;
     }
-    let seq = 0;
-    // Inodes are entry numbers: past the highest one waited for, the layer has nothing more for this pass.
-    let last = -1;
-    for (const inode of st.deferred.keys()) last = Math.max(last, inode);
+    // Past the highest inode waited for, the layer has nothing more for this pass.
+    const last = Math.max(...needed.keys());
     // Only a prefix read may stop early and still have its bytes proven.
     const canStop = layer.prefix !== undefined;
+    let seq = 0;
     for await (const e of canStop ? layer.prefix!() : layer.entries()) {
       if (e.kind === 'whiteout' || e.kind === 'opaque') continue;
       const inode = seq++;
-      // Links the layer itself replaced later (by a directory, or another file) are not this inode any more.
-      const links = st.deferred.get(inode)?.filter((l) => st.local.get(l) === inode);
-      if (links && links.length > 0 && e.kind !== 'dir' && e.kind !== 'hardlink') {
-        const [first, ...rest] = links as [string, ...string[]];
-        yield { ...e, path: first };
-        const meta: Meta = e.meta;
-        for (const l of rest) yield { kind: 'hardlink', path: l, meta, target: first };
-      }
+      const links = needed.get(inode);
+      if (links && e.kind !== 'dir' && e.kind !== 'hardlink') yield* copiesOf({ ...e, path: links[0] }, links);
       if (canStop && inode >= last) break;
     }
   }
+}
+
+/** A hidden inode shown at its first visible link (`e`, already at that path); the other links point at it. */
+function* copiesOf(e: ContentEntry, links: readonly [string, ...string[]]): Generator<ContentEntry> {
+  yield e;
+  const meta: Meta = e.meta;
+  for (const l of links.slice(1)) yield { kind: 'hardlink', path: l, meta, target: links[0] };
 }
 
 /** The merged root filesystem of `layers` (bottom first) as a stream of plain entries. */

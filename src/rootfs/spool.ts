@@ -88,18 +88,20 @@ export class HiddenSpool {
   }
 
   /**
-   * Keep a hidden non-directory of `layer` (its entry number `inode`). A file's
-   * body is read here, before the next entry is asked for; one that does not fit
-   * in what is left of the budget is not read at all. Returns whether it was kept.
+   * Keep a hidden non-directory of `layer` (its entry number `inode`), if it
+   * fits in what is left of the budget; one that does not is not read at all.
+   * A file's body is read here, before the next entry is asked for. Returns a
+   * promise only when the body must be read as a stream (the merge awaits just
+   * those, as the writers do: no promise per entry).
    */
-  async keep(layer: number, inode: number, e: Exclude<ContentEntry, { kind: 'dir' } | { kind: 'hardlink' }>): Promise<boolean> {
+  keep(layer: number, inode: number, e: Exclude<ContentEntry, { kind: 'dir' } | { kind: 'hardlink' }>): Promise<void> | undefined {
     const left = this.left;
-    if (left.entries === 0) return false;
+    if (left.entries === 0) return undefined;
     const key = HiddenSpool.key(layer, inode);
     if (e.kind !== 'file') {
       left.entries--;
       this.kept.set(key, { entry: e });
-      return true;
+      return undefined;
     }
     const { body, ...entry } = e;
     // Small bodies in memory while it lasts, then on disk like the big ones.
@@ -108,13 +110,19 @@ export class HiddenSpool {
       left.entries--;
       // A copy: a view would keep the reader's whole chunk alive.
       const whole = takeWhole(body);
-      const bytes = whole ? Buffer.from(whole) : await collect(body, e.size);
-      this.kept.set(key, { entry, bytes });
-      return true;
+      if (whole) {
+        this.kept.set(key, { entry, bytes: Buffer.from(whole) });
+        return undefined;
+      }
+      return collect(body, e.size).then((bytes) => void this.kept.set(key, { entry, bytes }));
     }
-    if (e.size > left.diskBytes) return false;
+    if (e.size > left.diskBytes) return undefined;
     left.diskBytes -= e.size;
     left.entries--;
+    return this.toDisk(key, entry, body);
+  }
+
+  private async toDisk(key: string, entry: Omit<FileEntry, 'body'>, body: AsyncIterable<Buffer>): Promise<void> {
     if (!this.made) {
       // Not recursive: a directory already there is not ours to fill or remove.
       fs.mkdirSync(this.dir, { mode: 0o700 });
@@ -128,7 +136,6 @@ export class HiddenSpool {
       fs.closeSync(fd);
     }
     this.kept.set(key, { entry, file });
-    return true;
   }
 
   has(layer: number, inode: number): boolean {

@@ -115,8 +115,8 @@ export async function* decompress(source: AsyncIterable<Buffer>, opts: { name?: 
     while (n < PEEK) {
       const r = await it.next();
       if (r.done) break;
-      // Held while the next chunk is asked for: a volatile source may refill it by then.
-      head.push(opts.volatile ? Buffer.from(r.value) : r.value);
+      // Held while another chunk is asked for, a volatile source's chunk is copied (it may be refilled by then).
+      head.push(opts.volatile && n + r.value.length < PEEK ? Buffer.from(r.value) : r.value);
       n += r.value.length;
     }
     kind = detectCompression(Buffer.concat(head), name);

@@ -240,7 +240,7 @@ export class ThreadedHash {
     return this.hex;
   }
 
-/** Drop an unfinished hash (the stream failed or was abandoned). */
+  /** Drop an unfinished hash (the stream failed or was abandoned). */
   abort(): void {
     if (this.closed) return;
     this.closed = true;
