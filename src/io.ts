@@ -10,30 +10,31 @@ const CHUNK = 1 << 20;
  */
 const AHEAD = 4;
 
-function readAt(fd: number, position: number | null, into?: Buffer): Promise<Buffer> {
+function readAt(fd: number, position: number | null, into?: Buffer, length = CHUNK): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     // A fresh buffer per read unless the caller reuses one: consumers keep views of chunks (bodies).
-    const buf = into ?? Buffer.allocUnsafe(CHUNK);
-    fs.read(fd, buf, 0, CHUNK, position, (err, n) => {
+    const buf = into ?? Buffer.allocUnsafe(length);
+    fs.read(fd, buf, 0, length, position, (err, n) => {
       if (err) reject(err);
-      else resolve(n === CHUNK ? buf : buf.subarray(0, n));
+      else resolve(n === buf.length ? buf : buf.subarray(0, n));
     });
   });
 }
 
 /**
- * A regular file read with positioned reads, AHEAD of them in flight. A short
- * read means the file changed size under us: the reads already issued past it
- * are dropped and the rest is read one at a time, so no byte is skipped.
- * With `reuse`, a full chunk's buffer is read into again once the consumer
- * asks for the chunk after it (ReadSourceOptions.reuse).
+ * Bytes [start, end) of a regular file (end: Infinity for "to its end") read
+ * with positioned reads, AHEAD of them in flight. With `reuse`, a full chunk's
+ * buffer is read into again once the consumer asks for the chunk after it
+ * (ReadSourceOptions.reuse). `onShort(pos)` is told of a short read before
+ * `end`: it throws, or returns to have the rest read one chunk at a time.
  */
-async function* readFileAhead(fd: number, reuse: boolean): AsyncGenerator<Buffer> {
+async function* readAhead(fd: number, start: number, end: number, reuse: boolean, onShort: (pos: number) => void): AsyncGenerator<Buffer> {
   const inFlight: Promise<Buffer>[] = [];
   const free: Buffer[] = [];
-  let next = 0;
+  let next = start;
   const issue = () => {
-    const p = readAt(fd, next, free.pop());
+    if (next >= end) return;
+    const p = readAt(fd, next, free.pop(), Math.min(CHUNK, end - next));
     // A read the consumer never reaches (an error or an early return) must not become an unhandled rejection.
     p.catch(() => {});
     inFlight.push(p);
@@ -41,30 +42,50 @@ async function* readFileAhead(fd: number, reuse: boolean): AsyncGenerator<Buffer
   };
   try {
     for (let i = 0; i < AHEAD; i++) issue();
-    let pos = 0;
+    let pos = start;
     while (inFlight.length > 0) {
       const b = await inFlight.shift()!;
       pos += b.length;
-      if (b.length < CHUNK) {
+      if (b.length < CHUNK && pos < end) {
         // The reads issued past `pos` read from a file of another size: drop them, go on serially.
         await Promise.allSettled(inFlight.splice(0));
+        onShort(pos);
         if (b.length > 0) yield b;
-        for (;;) {
-          const c = await readAt(fd, pos);
+        while (pos < end) {
+          const c = await readAt(fd, pos, undefined, Math.min(CHUNK, end - pos));
           if (c.length === 0) return;
           pos += c.length;
           yield c;
         }
+        return;
       }
       issue();
       yield b;
       // Asked for the next chunk: the consumer is done with this one.
-      if (reuse) free.push(b);
+      if (reuse && b.length === CHUNK) free.push(b);
     }
   } finally {
     // The descriptor is closed after this: no read may still be using it.
     await Promise.allSettled(inFlight);
   }
+}
+
+/**
+ * A regular file to its end. A short read means the file changed size under
+ * us: the rest is read one chunk at a time, so no byte is skipped.
+ */
+function readFileAhead(fd: number, reuse: boolean): AsyncGenerator<Buffer> {
+  return readAhead(fd, 0, Infinity, reuse, () => {});
+}
+
+/**
+ * `length` bytes of an open regular file from `start` (an archive's member),
+ * AHEAD reads in flight; ending early is an error, as the file was changed.
+ */
+export function readFileRange(fd: number, start: number, length: number, what: string, opts: ReadSourceOptions = {}): AsyncGenerator<Buffer> {
+  return readAhead(fd, start, start + length, opts.reuse ?? false, () => {
+    throw new WhiteoutError(what, 'unexpected end of file (was it changed while being read?)', 'io');
+  });
 }
 
 /** Anything else (a FIFO, a character device): one read at a time, at the file position. */

@@ -119,9 +119,8 @@ export async function recoverPath(layers: readonly ImageLayer[], pathText: strin
     flattenEntries(
       layers,
       { to: copy.layer, path: pathText, progress: false, ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) },
-      lookahead,
       // A file's content ends the read early: what was read must still be proven.
-      true,
+      { lookahead, stopsEarly: true },
     ).entries;
   return {
     layer: copy.layer,

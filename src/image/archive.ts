@@ -12,34 +12,20 @@ import { WhiteoutError, hasCode } from '../errors.js';
 import { display, normalizeName, parentOf } from '../paths.js';
 import { BLOCK, padding, parseHeader } from '../tar/header.js';
 import { readTar } from '../tar/read.js';
-
-const CHUNK = 1 << 20;
+import { type ReadSourceOptions, readFileRange } from '../io.js';
 
 export interface Archive {
   /** Names the archive in messages. */
   readonly what: string;
   /** Size of a regular-file member, or undefined when there is none by that name. */
   size(name: string): Promise<number | undefined>;
-  /** The member's bytes. */
-  open(name: string): AsyncIterable<Buffer>;
+  /** The member's bytes; with `reuse`, in buffers refilled once the next chunk is asked for. */
+  open(name: string, opts?: ReadSourceOptions): AsyncIterable<Buffer>;
   close(): Promise<void>;
 }
 
 function memberName(name: string, what: string): string {
   return normalizeName(name, `${what}: member '${display(name)}'`);
-}
-
-async function* readRange(fh: fs.promises.FileHandle, start: number, length: number, what: string): AsyncGenerator<Buffer> {
-  let pos = start;
-  const end = start + length;
-  while (pos < end) {
-    const n = Math.min(CHUNK, end - pos);
-    const buf = Buffer.allocUnsafe(n);
-    const { bytesRead } = await fh.read(buf, 0, n, pos);
-    if (bytesRead === 0) throw new WhiteoutError(what, 'unexpected end of file (was it changed while being read?)', 'io');
-    pos += bytesRead;
-    yield bytesRead === n ? buf : buf.subarray(0, bytesRead);
-  }
 }
 
 /** An OCI layout directory, or a `docker save` unpacked into one. */
@@ -74,14 +60,14 @@ export class DirArchive implements Archive {
     return st.isFile() ? st.size : undefined;
   }
 
-  async *open(name: string): AsyncGenerator<Buffer> {
+  async *open(name: string, opts: ReadSourceOptions = {}): AsyncGenerator<Buffer> {
     const real = await this.resolve(name);
     if (!real) throw new WhiteoutError(this.what, `'${display(name)}' is missing`, 'input');
     const fh = await fs.promises.open(real, fs.constants.O_RDONLY);
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw new WhiteoutError(this.what, `'${display(name)}' is not a regular file`, 'input');
-      yield* readRange(fh, 0, st.size, this.what);
+      yield* readFileRange(fh.fd, 0, st.size, this.what, opts);
     } finally {
       await fh.close();
     }
@@ -115,7 +101,7 @@ export async function indexTarFile(file: string, what: string): Promise<TarIndex
   const fh = await fs.promises.open(file, 'r');
   try {
     const st = await fh.stat();
-    for await (const t of readTar(readRange(fh, 0, st.size, what), { name: what })) indexEntry(index, t.header, what);
+    for await (const t of readTar(readFileRange(fh.fd, 0, st.size, what), { name: what })) indexEntry(index, t.header, what);
   } finally {
     await fh.close();
   }
@@ -192,12 +178,12 @@ export class TarArchive implements Archive {
     throw new WhiteoutError(this.what, `cannot find the data of member '${display(name)}'`, 'input');
   }
 
-  async *open(name: string): AsyncGenerator<Buffer> {
+  async *open(name: string, opts: ReadSourceOptions = {}): AsyncGenerator<Buffer> {
     const found = this.lookup(name);
     if (!found) throw new WhiteoutError(this.what, `'${display(name)}' is missing`, 'input');
     if (found.member.sparse) throw new WhiteoutError(this.what, `member '${display(found.name)}' is stored sparse; it cannot be read in place`, 'input');
     const start = await this.dataOffset(found.name, found.member.offset);
-    yield* readRange(await this.handle(), start, found.member.size, this.what);
+    yield* readFileRange((await this.handle()).fd, start, found.member.size, this.what, opts);
   }
 
   async close(): Promise<void> {

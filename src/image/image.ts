@@ -40,14 +40,25 @@ export interface ImageLayer {
   /** The history step that made this layer. */
   history?: HistoryStep;
   /** The uncompressed layer tar, verified while it streams. May be opened more than once. */
-  open(events?: LayerEvents): AsyncIterable<Buffer>;
+  open(events?: LayerEvents, opts?: LayerReadOptions): AsyncIterable<Buffer>;
   /**
    * Like `open`, for a reader that may stop early: the rest of the blob is then
    * still read through its digest check, not decompressed (src/image/verify.ts
    * provenPrefix). Only a layer whose blob has a digest has it: without one,
    * only the diffID proves the bytes, and that takes the whole tar.
    */
-  openPrefix?(events?: LayerEvents): AsyncIterable<Buffer>;
+  openPrefix?(events?: LayerEvents, opts?: LayerReadOptions): AsyncIterable<Buffer>;
+}
+
+export interface LayerReadOptions {
+  /**
+   * The reader is done with each chunk of the tar, and every view of it (entry
+   * bodies), when it asks for the next: the blob is then read into the same few
+   * buffers again (src/io.ts ReadSourceOptions.reuse) and copied only where a
+   * decompressor would hold it. Fresh buffers per MiB were most of flatten's
+   * peak memory on a layer of many small files (SPEC.md §10).
+   */
+  volatile?: boolean;
 }
 
 export interface Image {
@@ -104,19 +115,19 @@ export function imageLayer(archive: Archive, src: LayerSource, index: number, di
     index,
     what,
     size,
-    open(events = {}) {
-      return tarOf(blobOf(events), events);
+    open(events = {}, opts = {}) {
+      return tarOf(blobOf(events, opts), events, opts);
     },
   };
-  const blobOf = (events: LayerEvents) =>
+  const blobOf = (events: LayerEvents, opts: LayerReadOptions) =>
     verified(
-      archive.open(src.member),
+      archive.open(src.member, { reuse: opts.volatile ?? false }),
       { what: `${what} blob`, ...(src.digest ? { digest: src.digest } : {}), ...(src.size !== undefined ? { size: src.size } : {}) },
       events.onBytes,
     );
-  const tarOf = (blob: AsyncIterable<Buffer>, events: LayerEvents) =>
-    verified(decompress(blob, { name: what }), { what, label: 'diffID', sizeHint: size, ...(diffID ? { digest: diffID } : {}) }, undefined, events.onTar);
-  if (src.digest) layer.openPrefix = (events = {}) => provenPrefix(blobOf(events), (blob) => tarOf(blob, events));
+  const tarOf = (blob: AsyncIterable<Buffer>, events: LayerEvents, opts: LayerReadOptions) =>
+    verified(decompress(blob, { name: what, volatile: opts.volatile ?? false }), { what, label: 'diffID', sizeHint: size, ...(diffID ? { digest: diffID } : {}) }, undefined, events.onTar);
+  if (src.digest) layer.openPrefix = (events = {}, opts = {}) => provenPrefix(blobOf(events, opts), (blob) => tarOf(blob, events, opts));
   if (src.mediaType !== undefined) layer.mediaType = src.mediaType;
   if (src.digest) layer.digest = formatDigest(src.digest);
   if (diffID) layer.diffID = formatDigest(diffID);
@@ -171,8 +182,10 @@ function plainLayer(input: Extract<Input, { kind: 'layer' }>, index: number, siz
     index,
     what,
     size,
-    open(events = {}) {
-      return verified(decompress(verified(readSource(input.file), { what, sizeHint: size }, events.onBytes), { name: what }), { what, label: 'diffID', sizeHint: size }, undefined, events.onTar);
+    open(events = {}, opts = {}) {
+      const volatile = opts.volatile ?? false;
+      const blob = verified(readSource(input.file, { reuse: volatile }), { what, sizeHint: size }, events.onBytes);
+      return verified(decompress(blob, { name: what, volatile }), { what, label: 'diffID', sizeHint: size }, undefined, events.onTar);
     },
   };
 }

@@ -7,7 +7,7 @@
 import type { Entry } from '../entry.js';
 import { WhiteoutError, type WarningSink } from '../errors.js';
 import { readOciLayer } from '../layer/oci-read.js';
-import type { ImageLayer, LayerEvents } from './image.js';
+import type { ImageLayer, LayerEvents, LayerReadOptions } from './image.js';
 import { type Limits, checkByteLimit, checkEntryLimits, resolveLimits } from '../layer/limits.js';
 
 async function damage(layer: ImageLayer): Promise<WhiteoutError | undefined> {
@@ -30,11 +30,12 @@ export async function* layerEntries(
     limits?: Partial<Limits> | undefined;
     /** The reader may stop early; use the layer's openPrefix when it has one. */
     prefix?: boolean;
-  } = {},
+  } & LayerReadOptions = {},
 ): AsyncGenerator<Entry> {
   const limits = resolveLimits(opts.limits);
   try {
-    const bytes = opts.prefix && layer.openPrefix ? layer.openPrefix(opts.events) : layer.open(opts.events);
+    const read: LayerReadOptions = { volatile: opts.volatile ?? false };
+    const bytes = opts.prefix && layer.openPrefix ? layer.openPrefix(opts.events, read) : layer.open(opts.events, read);
     const tar = checkByteLimit(bytes, limits, layer.what);
     const entries = readOciLayer(tar, { name: layer.what, limits: { maxHeaderBytes: limits.maxHeaderBytes }, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) });
     yield* checkEntryLimits(entries, limits, layer.what);

@@ -30,6 +30,8 @@ export interface RootfsWriteOptions {
   what: string;
   /** chown to the image's owners (default: when running as root). */
   keepOwners?: boolean;
+  /** Body chunks are refilled once the next entry is asked for: what is written behind is copied first (WriteBehind). */
+  volatileBodies?: boolean;
 }
 
 export class RootfsDirWriter {
@@ -47,13 +49,14 @@ export class RootfsDirWriter {
   entries = 0;
   bytes = 0;
   /** Big bodies are written on the threadpool while the next entries are parsed. */
-  private readonly behind = new WriteBehind();
+  private readonly behind: WriteBehind;
 
   constructor(
     root: string,
     private readonly opts: RootfsWriteOptions,
   ) {
     this.base = fromText(root);
+    this.behind = new WriteBehind(opts.volatileBodies ?? false);
     this.keepOwners = opts.keepOwners ?? process.getuid?.() === 0;
     this.dirMeta.set(ROOT, defaultMeta());
     let setgid = true;

@@ -49,11 +49,18 @@ export function once(warn: WarningSink | undefined): WarningSink | undefined {
 }
 
 /** The layers as the merge reads them, each counting its bytes for progress. */
-export function mergeLayersOf(layers: readonly ImageLayer[], progress: Progress, onWarning?: WarningSink, limits?: Partial<Limits>, stopsEarly = false): MergeLayer[] {
+export function mergeLayersOf(
+  layers: readonly ImageLayer[],
+  progress: Progress,
+  onWarning?: WarningSink,
+  limits?: Partial<Limits>,
+  read: { stopsEarly?: boolean; volatile?: boolean } = {},
+): MergeLayer[] {
   return layers.map((l) => {
-    const read = (prefix: boolean) => layerEntries(l, { events: { onBytes: progress.layer(`layer ${l.index}`, l.size) }, limits, prefix, ...(onWarning ? { onWarning } : {}) });
-    const ml: MergeLayer = { what: l.what, entries: () => read(stopsEarly) };
-    if (l.openPrefix) ml.prefix = () => read(true);
+    const open = (prefix: boolean) =>
+      layerEntries(l, { events: { onBytes: progress.layer(`layer ${l.index}`, l.size) }, limits, prefix, volatile: read.volatile ?? false, ...(onWarning ? { onWarning } : {}) });
+    const ml: MergeLayer = { what: l.what, entries: () => open(read.stopsEarly ?? false) };
+    if (l.openPrefix) ml.prefix = () => open(true);
     return ml;
   });
 }
@@ -63,20 +70,25 @@ function scopeOf(path: string | undefined): string | undefined {
   return normalizeName(fromText(path), '--path');
 }
 
-/**
- * The merged root filesystem as entries, top layer first (see
- * src/rootfs/merge.ts). With `lookahead`, each layer is first read once to
- * find what it replaces within itself (only malformed layers need it).
- */
-export function flattenEntries(
-  layers: readonly ImageLayer[],
-  opts: FlattenOptions = {},
-  lookahead = false,
+/** How flattenEntries reads the layers. */
+export interface FlattenReading {
+  /** Each layer is first read once to find what it replaces within itself (only malformed layers need it). */
+  lookahead?: boolean;
   /** The caller may stop before the end (recover): each layer's blob is then still read through its digest (provenPrefix). */
-  stopsEarly = false,
+  stopsEarly?: boolean;
   /** Where hidden files wait for hardlinks that may need them (src/rootfs/spool.ts); without it, a second pass. */
-  spool?: HiddenSpool,
-): { entries: AsyncIterable<ContentEntry>; progress: Progress } {
+  spool?: HiddenSpool;
+  /**
+   * The consumer is done with each entry's body when it asks for the next
+   * entry, and keeps no view of it: the layers are read into reused buffers
+   * (LayerReadOptions.volatile).
+   */
+  volatile?: boolean;
+}
+
+/** The merged root filesystem as entries, top layer first (see src/rootfs/merge.ts). */
+export function flattenEntries(layers: readonly ImageLayer[], opts: FlattenOptions = {}, reading: FlattenReading = {}): { entries: AsyncIterable<ContentEntry>; progress: Progress } {
+  const lookahead = reading.lookahead ?? false;
   const chosen = selectLayers(layers, opts);
   const progress = makeProgress(
     chosen.reduce((n, l) => n + l.size * (lookahead ? 2 : 1), 0),
@@ -84,7 +96,8 @@ export function flattenEntries(
   );
   const warn = once(opts.onWarning);
   const scope = scopeOf(opts.path);
-  const mls = mergeLayersOf(chosen, progress, warn, opts.limits, stopsEarly);
+  const mls = mergeLayersOf(chosen, progress, warn, opts.limits, { stopsEarly: reading.stopsEarly ?? false, volatile: reading.volatile ?? false });
+  const spool = reading.spool;
   async function* run(): AsyncGenerator<ContentEntry> {
     const replaced = lookahead ? await Promise.all(mls.map((l) => findReplacedDirs(l))) : undefined;
     yield* mergeLayers(mls, {
@@ -111,14 +124,19 @@ async function withLookaheadRetry<T>(attempt: (lookahead: boolean) => Promise<T>
  * The merged root filesystem as one uncompressed tar stream. A stream cannot
  * start over: a malformed layer that needs the lookahead fails with
  * NeedsLookahead unless `lookahead` is set (flattenToTarFile retries by itself).
+ * With `consumed` the caller is done with each chunk when it asks for the
+ * next (it writes it in line): the layers' reads and the tar's batches then
+ * reuse their buffers (WriteTarOptions.reuse, LayerReadOptions.volatile).
  */
-export async function* flattenToTar(layers: readonly ImageLayer[], opts: FlattenOptions = {}, lookahead = false): AsyncGenerator<Buffer> {
+export async function* flattenToTar(layers: readonly ImageLayer[], opts: FlattenOptions = {}, lookahead = false, consumed = false): AsyncGenerator<Buffer> {
   const dir = path.join(os.tmpdir(), `whiteout-spool-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
   const untrack = trackTemp(dir);
   const spool = new HiddenSpool(dir);
-  const { entries, progress } = flattenEntries(layers, opts, lookahead, false, spool);
+  // Bodies of 64 KiB and more pass through the tar writer as views of the layer's chunks:
+  // they are done with only when the caller is (an output that queues would see them refilled).
+  const { entries, progress } = flattenEntries(layers, opts, { lookahead, spool, volatile: consumed });
   try {
-    yield* writeOciLayer(entries);
+    yield* writeOciLayer(entries, { reuse: consumed });
   } finally {
     progress.done();
     spool.remove();
@@ -133,16 +151,18 @@ export async function flattenToDir(layers: readonly ImageLayer[], target: string
 
 /** The merged root filesystem as a tar file, which appears only when complete. */
 export async function flattenToTarFile(layers: readonly ImageLayer[], target: string, opts: FlattenOptions & { force?: boolean } = {}): Promise<void> {
-  await withLookaheadRetry((lookahead) => writeFileAtomic(target, opts.force ?? false, flattenToTar(layers, opts, lookahead)));
+  // writeFileAtomic writes each chunk before it asks for the next.
+  await withLookaheadRetry((lookahead) => writeFileAtomic(target, opts.force ?? false, flattenToTar(layers, opts, lookahead, true)));
 }
 
 async function flattenToDirOnce(layers: readonly ImageLayer[], target: string, opts: FlattenOptions & { force?: boolean }, lookahead: boolean): Promise<FlattenStats> {
   return withAtomicDir(target, opts.force ?? false, async ({ root, work }) => {
     // In the work directory: on the target's file system, and removed with it whatever happens.
     const spool = new HiddenSpool(path.join(work, 'hidden-files'));
-    const { entries, progress } = flattenEntries(layers, opts, lookahead, false, spool);
+    // The writer copies what it writes behind: the layers are read into reused buffers.
+    const { entries, progress } = flattenEntries(layers, opts, { lookahead, spool, volatile: true });
     try {
-      const writer = new RootfsDirWriter(root, { workDir: work, what: target });
+      const writer = new RootfsDirWriter(root, { workDir: work, what: target, volatileBodies: true });
       for await (const e of entries) await writer.add(e);
       await writer.finish();
       return { entries: writer.entries, bytes: writer.bytes };

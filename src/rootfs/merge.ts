@@ -106,6 +106,26 @@ function kindOfEntry(e: ContentEntry): Kind {
   return e.kind === 'dir' ? DIR : NONDIR;
 }
 
+/** A set of small non-negative integers (entry numbers, in order), a bit each. */
+class BitSet {
+  private bits = new Uint8Array(1024);
+
+  add(n: number): void {
+    const i = n >>> 3;
+    if (i >= this.bits.length) {
+      const grown = new Uint8Array(Math.max(this.bits.length * 2, i + 1));
+      grown.set(this.bits);
+      this.bits = grown;
+    }
+    this.bits[i]! |= 1 << (n & 7);
+  }
+
+  has(n: number): boolean {
+    const i = n >>> 3;
+    return i < this.bits.length && (this.bits[i]! & (1 << (n & 7))) !== 0;
+  }
+}
+
 /** One layer's pass: what it holds, and what waits for its end. */
 class LayerState {
   /** Every path the layer holds, explicit or implied: LOCAL_DIR, or the inode's entry number. */
@@ -114,8 +134,8 @@ class LayerState {
   readonly opaque = new Set<string>();
   /** Non-directories this layer has under a directory of a layer above: that merge ends here. */
   readonly underDirs: string[] = [];
-  /** Entry numbers of inodes emitted under their own path. */
-  readonly emitted = new Set<number>();
+  /** Entry numbers of inodes emitted under their own path (a bit each: a Set cost 17 bytes an entry). */
+  readonly emitted = new BitSet();
   /** Inode entry number → the path of its entry, for inodes that hardlinks point at. */
   readonly inodePath = new Map<number, string>();
   /** Inode → hardlink paths emitted for it (they carry it too). */

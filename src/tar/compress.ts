@@ -13,10 +13,13 @@ const CHUNK = 64 * 1024;
  * gunzip runs in the threadpool one chunk at a time, and only while its output
  * buffer is below the high-water mark: at the default (16 KiB) it stopped after
  * every chunk until the consumer came back for it, and flatten's main thread sat
- * idle 40% of the time. With 1 MiB it runs ahead while the tar is parsed and
- * written (SPEC.md §10); bigger chunks mean fewer threadpool round trips.
+ * idle 40% of the time. With 8 MiB it runs ahead while the tar is parsed and
+ * written (SPEC.md §10). Output chunks of 512 KiB, not 1 MiB: with 1 MiB ones
+ * V8 left 60–80 MB of spent output buffers to the next full GC (flatten of a
+ * 300,000-file gzip layer peaked at 255–262 MB, 195 MB with 512 KiB), and the
+ * bench's gzip cases took the same time either way.
  */
-const GUNZIP_OPTIONS: ZlibOptions & TransformOptions = { chunkSize: 1 << 20, readableHighWaterMark: 8 << 20 };
+const GUNZIP_OPTIONS: ZlibOptions & TransformOptions = { chunkSize: 512 << 10, readableHighWaterMark: 8 << 20 };
 /** Bytes needed to tell the formats apart (bzip2's magic is the longest). */
 const PEEK = 10;
 
@@ -103,7 +106,8 @@ async function* replay(head: Buffer[], it: AsyncIterator<Buffer>): AsyncGenerato
  * Decompress a layer: gzip (concatenated members too), zstd, or plain bytes
  * passed through. Corrupt or truncated compressed data is an error, never a
  * short read. `volatile`: the source refills a chunk once the next is asked
- * for (src/io.ts ReadSourceOptions.reuse).
+ * for (src/io.ts ReadSourceOptions.reuse), and the consumer is done with each
+ * output chunk when it asks for the next, so the output may be refilled too.
  */
 export async function* decompress(source: AsyncIterable<Buffer>, opts: { name?: string; volatile?: boolean } = {}): AsyncGenerator<Buffer> {
   const name = opts.name ?? 'layer';
@@ -124,15 +128,16 @@ export async function* decompress(source: AsyncIterable<Buffer>, opts: { name?: 
     await it.return?.();
     throw e;
   }
-  // A decompressor queues its input past the next read, so a volatile source's chunks are copied for it.
-  const rest = kind !== 'none' && opts.volatile ? copied(replay(head, it)) : replay(head, it);
+  // gunzip queues its input past the next read, so a volatile source's chunks are copied for it;
+  // zstd is done with each input chunk before it asks for the next.
+  const rest = kind === 'gzip' && opts.volatile ? copied(replay(head, it)) : replay(head, it);
   if (kind === 'none') {
     yield* rest;
   } else if (kind === 'gzip') {
     // zlib reports an error some way after the bad byte; the offset says how far input had been fed.
     yield* through(rest, createGunzip(GUNZIP_OPTIONS), (e, fed) => new WhiteoutError(name, `corrupt gzip data before compressed offset ${fed}: ${e.message}`, 'input'));
   } else {
-    yield* zstdDecode(rest, name);
+    yield* zstdDecode(rest, name, opts.volatile ?? false);
   }
 }
 
@@ -141,7 +146,7 @@ export async function* decompress(source: AsyncIterable<Buffer>, opts: { name?: 
  * time: zstd-napi's DecompressStream hands out everything one input chunk
  * expands to at once, so a 10 KB layer that expands to 256 MiB cost 650 MB.
  */
-async function* zstdDecode(source: AsyncIterable<Buffer>, name: string): AsyncGenerator<Buffer> {
+async function* zstdDecode(source: AsyncIterable<Buffer>, name: string, reuse: boolean): AsyncGenerator<Buffer> {
   // zstd-napi (a native addon) is loaded only for a zstd layer: importing it cost every run ~12 ms (SPEC.md §10).
   const { default: zstdBinding } = await import('zstd-napi/binding.js');
   const dctx = new zstdBinding.DCtx();
@@ -149,10 +154,12 @@ async function* zstdDecode(source: AsyncIterable<Buffer>, name: string): AsyncGe
   // ZSTD_decompressStream returns 0 once a frame is fully decoded and flushed.
   let pending = 0;
   const fail = (e: unknown) => new WhiteoutError(name, `corrupt zstd data at compressed offset ${offset}: ${e instanceof Error ? e.message : String(e)}`, 'input');
+  // Volatile: the consumer is done with an output chunk when it asks for the next, so one buffer serves.
+  const shared = reuse ? Buffer.allocUnsafe(CHUNK) : undefined;
   for await (const input of source) {
     let src: Buffer = input;
     for (;;) {
-      const dst = Buffer.allocUnsafe(CHUNK);
+      const dst = shared ?? Buffer.allocUnsafe(CHUNK);
       let produced: number;
       let consumed: number;
       try {

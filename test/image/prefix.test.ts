@@ -150,7 +150,7 @@ describe('recover reads content through proven prefixes', () => {
     const image = await openImage([dir]);
     try {
       const firstFile = async (stopsEarly: boolean) => {
-        for await (const e of flattenEntries(image.layers, { progress: false }, false, stopsEarly).entries) {
+        for await (const e of flattenEntries(image.layers, { progress: false }, { stopsEarly }).entries) {
           if (e.kind === 'file') return (await collectBody(e.body)).toString();
         }
         return undefined;

@@ -6,7 +6,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readSource } from '../../src/io.js';
+import { readFileRange, readSource } from '../../src/io.js';
+import { openSync, closeSync, truncateSync } from 'node:fs';
 import { ThreadedHash, digestPassThrough } from '../../src/tar/digest.js';
 import { chunked, collect, withTmp } from './util.js';
 
@@ -96,6 +97,33 @@ describe('readSource read-ahead', () => {
           for await (const c of readSource(f)) fresh.add(c.buffer);
           expect(fresh.size).toBeGreaterThan(10);
         }
+      }
+    });
+  });
+
+  it('reads a range of a file (an archive member), ahead and into reused buffers when asked; a file cut short under it is an error', async () => {
+    await withTmp(async (dir) => {
+      const data = randomBytes((7 << 20) + 333);
+      const f = join(dir, 'archive');
+      writeFileSync(f, data);
+      const fd = openSync(f, 'r');
+      try {
+        for (const [start, length] of [[0, data.length], [512, 0], [512, 1], [1000, (1 << 20) - 1], [1000, (5 << 20) + 17], [data.length - 10, 10]] as const) {
+          for (const reuse of [false, true]) {
+            const parts: Buffer[] = [];
+            const backings = new Set<ArrayBufferLike>();
+            for await (const c of readFileRange(fd, start, length, 'archive', { reuse })) {
+              parts.push(Buffer.from(c));
+              backings.add(c.buffer);
+            }
+            expect(Buffer.concat(parts).equals(data.subarray(start, start + length))).toBe(true);
+            if (reuse) expect(backings.size).toBeLessThanOrEqual(6);
+          }
+        }
+        truncateSync(f, 3 << 20);
+        await expect(collect(readFileRange(fd, 1 << 20, 4 << 20, 'archive'))).rejects.toThrow(/archive: unexpected end of file/);
+      } finally {
+        closeSync(fd);
       }
     });
   });
