@@ -17,7 +17,8 @@ export async function auditImageLayers(layers: readonly ImageLayer[], opts: Imag
     opts.progress,
   );
   const warn = once(opts.onWarning);
-  const sources = mergeLayersOf(layers, progress, warn, opts.limits).map((m, i) => ({ ...m, index: (layers[i] as ImageLayer).index }));
+  // The audit reads a body (a secret scan) as text before it asks for the next entry: reused buffers serve (SPEC.md §10).
+  const sources = mergeLayersOf(layers, progress, warn, opts.limits, { volatile: true }).map((m, i) => ({ ...m, index: (layers[i] as ImageLayer).index }));
   try {
     return await auditLayers(sources, { ...opts, ...(warn ? { onWarning: warn } : {}) });
   } finally {

@@ -64,7 +64,8 @@ export async function checkImageLayers(image: Image, opts: CheckImageOptions = {
     const ref: LayerRef = { index: layer.index, ...(layer.diffID ? { diffID: layer.diffID } : {}) };
     const found: Finding[] = [];
     let measured: Measured | undefined;
-    const tar = checkByteLimit(layer.open({ onTar: (m) => (measured = m) }), limits, layer.what);
+    // The lint reads headers only: the layer's chunks may be refilled (LayerReadOptions.volatile).
+    const tar = checkByteLimit(layer.open({ onTar: (m) => (measured = m) }, { volatile: true }), limits, layer.what);
     const end = await lintLayerTar(tar, { layer: ref, what: layer.what, limits, report: (f) => found.push(f), ...(below ? { below } : {}) });
     if (!end.complete && (end.stoppedBy === 'truncated' || end.stoppedBy === 'bad-tar') && (layer.digest || layer.diffID)) {
       const f = await digestFailure(layer, ref);

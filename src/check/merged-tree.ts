@@ -16,6 +16,21 @@ function split(p: string): string[] {
   return p === ROOT ? [] : p.split('/');
 }
 
+/**
+ * Leaves hold nothing of their own: one shared node per kind (a node each was
+ * 14 MB for a layer of 300,000 files).
+ */
+const LEAF: Readonly<Record<Exclude<TreeKind, 'dir'>, Node>> = { symlink: Object.freeze({ kind: 'symlink' }), nondir: Object.freeze({ kind: 'nondir' }) };
+
+/**
+ * A name kept as a string of its own: a component split from a path is a view
+ * of the whole path in V8 (for 13 characters and more), and a tree of such
+ * views kept every path of the image alive (~110 bytes a path instead of ~50).
+ */
+function own(name: string): string {
+  return name.length < 13 ? name : Buffer.from(name, 'latin1').toString('latin1');
+}
+
 export class MergedTree {
   private readonly root: Node = { kind: 'dir', children: new Map() };
 
@@ -66,8 +81,9 @@ export class MergedTree {
       const children = (n.children ??= new Map());
       let next = children.get(c);
       if (!next || next.kind !== 'dir') {
+        const replaced = next !== undefined;
         next = { kind: 'dir', children: new Map() };
-        children.set(c, next);
+        children.set(replaced ? c : own(c), next);
       }
       n = next;
     }
@@ -75,6 +91,6 @@ export class MergedTree {
     const children = (n.children ??= new Map());
     const old = children.get(last);
     if (kind === 'dir' && old?.kind === 'dir') return;
-    children.set(last, kind === 'dir' ? { kind, children: new Map() } : { kind });
+    children.set(old === undefined ? own(last) : last, kind === 'dir' ? { kind, children: new Map() } : LEAF[kind]);
   }
 }

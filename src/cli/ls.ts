@@ -81,7 +81,8 @@ async function* listing(layers: readonly ImageLayer[], json: boolean, header: Re
   else yield out(`${Object.values(header).join('  ')}\n\n`);
   for (const [n, l] of layers.entries()) {
     let measured: Measured | undefined;
-    const entries = layerEntries(l, { events: { onTar: (m) => (measured = m) }, ...(onWarning ? { onWarning } : {}) });
+    // Listed, never kept: the layer's chunks may be refilled (LayerReadOptions.volatile).
+    const entries = layerEntries(l, { events: { onTar: (m) => (measured = m) }, volatile: true, ...(onWarning ? { onWarning } : {}) });
     if (json) {
       yield out(`${n > 0 ? ',' : ''}\n${JSON.stringify(layerHeader(l)).slice(0, -1)},"entries":[`);
       let first = true;

@@ -103,10 +103,12 @@ export async function unpackImage(image: Image, dir: string, opts: UnpackImageOp
           workDir: w.work,
           what: layer.what,
           lowers,
+          // What it writes behind it copies, so the layer is read into reused buffers (SPEC.md §10).
+          volatileBodies: true,
           ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
         });
         // The diffID and blob digest are checked as the tar streams, so a bad layer fails before it is renamed into place.
-        const entries = layerEntries(layer, { events: { onBytes: count }, limits: opts.limits, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) });
+        const entries = layerEntries(layer, { events: { onBytes: count }, limits: opts.limits, volatile: true, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}) });
         await writer.addAll(mapOwners(entries, opts.idMap));
         return writer.finish();
       });

@@ -1,17 +1,22 @@
 /**
- * flatten from layers read into reused buffers (LayerReadOptions.volatile,
- * src/rootfs/flatten.ts): the worst such layer, one buffer refilled the moment
- * the next chunk is asked for, while the threadpool is kept busy so every write
- * behind is still queued when its chunk is refilled. flattenToDir and
- * flattenToTarFile ask for volatile reads, and every byte lands, through gzip
- * and zstd too; a directory writer not told its bodies are volatile gets big
- * files wrong, which is why it copies them.
+ * Layers read into reused buffers (LayerReadOptions.volatile): the worst such
+ * layer, one buffer refilled the moment the next chunk is asked for, while the
+ * threadpool is kept busy so every write behind is still queued when its chunk
+ * is refilled. flattenToDir and flattenToTarFile ask for volatile reads, and
+ * every byte lands, through gzip and zstd too; a directory writer not told its
+ * bodies are volatile gets big files wrong, which is why it copies them.
+ * hidden (its secret scan) and check, which read volatile too, find the same
+ * as from fresh chunks.
  */
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { auditImageLayers } from '../../src/audit/audit-image.js';
+import { builtinRules } from '../../src/audit/secret-rules.js';
+import { SecretMatcher } from '../../src/audit/secret-scan.js';
+import { checkImageLayers } from '../../src/check/image-check.js';
 import type { ImageLayer, LayerReadOptions } from '../../src/image/image.js';
 import { RootfsDirWriter } from '../../src/rootfs/dir-write.js';
 import { flattenEntries, flattenToDir, flattenToTarFile } from '../../src/rootfs/flatten.js';
@@ -36,12 +41,29 @@ const bottom = new Map<string, Buffer>();
 for (let i = 0; i < 4; i++) bottom.set(`big${i}`, crypto.randomBytes(2_500_000 + i * 4099));
 for (let i = 0; i < 150; i++) bottom.set(`small/f${i}`, crypto.randomBytes(i * 97));
 bottom.set('gone/hidden', crypto.randomBytes(300_000));
+// A hidden secret whose marker straddles a 1 MiB chunk boundary of the layer: the scan must see it whole.
+const key = Buffer.from('-----BEGIN OPENSSH PRIVATE KEY-----');
+const secretFile = (lead: number) => Buffer.concat([Buffer.alloc(lead, 0x61), key, Buffer.alloc(10, 0x61)]);
+bottom.set('gone/secret', secretFile(1_500_000));
 // A hardlink whose target the upper layer deletes: its content comes from the spool.
-const bottomTar = makeLayer('bottom', bottom, (d) => fs.linkSync(path.join(d, 'gone/hidden'), path.join(d, 'kept-link')));
+const linked = (d: string) => {
+  if (!fs.existsSync(path.join(d, 'kept-link'))) fs.linkSync(path.join(d, 'gone/hidden'), path.join(d, 'kept-link'));
+};
+const firstTar = makeLayer('bottom', bottom, linked);
+// Lengthen the secret's lead so its marker starts 10 bytes before the next MiB (the entries before it stay put).
+const firstAt = firstTar.indexOf(key);
+bottom.set('gone/secret', secretFile(1_500_000 + (Math.ceil(firstAt / (1 << 20)) * (1 << 20) - 10 - firstAt)));
+const bottomTar = makeLayer('bottom', bottom, linked);
 const upper = new Map<string, Buffer>([['big-upper', crypto.randomBytes(1_700_000)]]);
 const upperTar = makeLayer('upper', upper, (d) => fs.writeFileSync(path.join(d, '.wh.gone'), ''));
 
 const expected = new Map<string, Buffer>([...bottom].filter(([p]) => !p.startsWith('gone/')));
+// Where the secret's marker falls in the bottom layer's tar: it must cross a chunk boundary.
+const keyAt = bottomTar.indexOf(key);
+if (Math.floor(keyAt / (1 << 20)) === Math.floor((keyAt + key.length - 1) / (1 << 20))) {
+  // The test below would prove less: say so loudly instead of passing quietly.
+  throw new Error(`test setup: the secret at ${keyAt} does not straddle a 1 MiB boundary`);
+}
 for (const [p, b] of upper) expected.set(p, b);
 expected.set('kept-link', bottom.get('gone/hidden')!);
 
@@ -117,6 +139,19 @@ describe('flatten from layers read into reused buffers', () => {
       expect(wrongIn(extracted)).toEqual([]);
     }, 60_000);
   }
+
+  it('hidden finds the same copies and secrets, check the same findings, as from fresh chunks', async () => {
+    const secrets = new SecretMatcher(builtinRules);
+    const run = async (refill: boolean) => {
+      const layers = [layer(0, bottomTar, refill), layer(1, upperTar, refill)];
+      const audit = await auditImageLayers(layers, { secrets, scanBytes: 4 << 20, progress: false });
+      const check = await checkImageLayers({ what: 'img', format: 'layers', layers, close: async () => {} });
+      return { hidden: audit.hidden.map((h) => ({ path: h.path, secrets: h.secrets })), findings: check.findings.map((f) => `${f.rule} ${f.message}`) };
+    };
+    const fresh = await run(false);
+    expect(fresh.hidden.find((h) => h.path === 'gone/secret')?.secrets).toEqual([{ rule: 'private-key', match: 'content' }]);
+    expect(await run(true)).toEqual(fresh);
+  }, 60_000);
 
   it('gets big files wrong in a directory writer not told its bodies are volatile', async () => {
     const layers = [layer(0, bottomTar, true), layer(1, upperTar, true)];
