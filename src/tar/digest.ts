@@ -117,7 +117,6 @@ class HashThread {
 
   constructor() {
     this.worker = new Worker(WORKER_SOURCE, { eval: true });
-    this.worker.unref();
     this.worker.on('message', (m: FromWorker) => this.streams.get(m.id)?.answer(m));
     const fail = (e: Error) => {
       this.failure = e;
@@ -126,6 +125,9 @@ class HashThread {
     };
     this.worker.on('error', fail);
     this.worker.on('exit', (code) => fail(new Error(`hashing thread exited (code ${code})`)));
+    // After the listeners: adding a 'message' listener refs the worker again (Node 20), and a
+    // stream that failed before it ever waited for the thread left the process running forever.
+    this.worker.unref();
   }
 
   static get(): HashThread {

@@ -2,18 +2,48 @@
  * The performance paths of issue 7 give the same bytes and digests as the
  * plain ones: hashing on the shared thread, reading ahead (SPEC.md §10).
  */
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readFileRange, readSource } from '../../src/io.js';
-import { openSync, closeSync, truncateSync } from 'node:fs';
 import { ThreadedHash, digestPassThrough } from '../../src/tar/digest.js';
+import { REPO } from '../helpers/hostile-cli.js';
 import { chunked, collect, withTmp } from './util.js';
 
 const sha = (b: Buffer, alg = 'sha256') => createHash(alg).update(b).digest('hex');
 
+function withTmpSync<T>(f: (dir: string) => T): T {
+  const dir = mkdtempSync(join(tmpdir(), 'whiteout-threads-'));
+  try {
+    return f(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('hashing on the shared thread', () => {
+  it('never keeps the process alive: a hash started and dropped, or failed before it waited, lets node exit', () => {
+    const digest = join(REPO, 'dist/tar/digest.js');
+    const script = `
+      const { ThreadedHash, digestPassThrough } = await import(${JSON.stringify(digest)});
+      new ThreadedHash().abort();
+      const d = digestPassThrough((async function* () { throw new Error('boom'); })(), { worker: true });
+      try { for await (const _ of d.stream); } catch (e) { console.log(e.message); }`;
+    // Run as a file: node -e exits at the end of its script whatever is still referenced.
+    const r = withTmpSync((dir) => {
+      const file = join(dir, 'drop-hash.mjs');
+      writeFileSync(file, script);
+      // A hang is killed by the timeout and fails the test (spawnSync reports the signal).
+      return spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 15_000 });
+    });
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('boom\n');
+  });
+
   it('gives the in-line digest, whatever the chunk sizes (slots filled across chunks, chunks across slots)', async () => {
     const data = randomBytes((9 << 20) + 12345);
     for (const size of [1, 4093, 65536, 3 << 20, data.length]) {
