@@ -41,6 +41,32 @@ interface Item {
   explicit: boolean;
 }
 
+const ITEM_KINDS = ['dir', 'symlink', 'nondir', 'marker'] as const;
+
+/**
+ * The layer's items by path, each kept as one number (offset × 8 + kind × 2 +
+ * explicit): an object a path was ~48 bytes, and a layer of 300,000 files held
+ * them all while its paths joined the merged view (check peaked at ~205 MB).
+ */
+class Items {
+  private readonly m = new Map<string, number>();
+
+  get(p: string): Item | undefined {
+    const v = this.m.get(p);
+    if (v === undefined) return undefined;
+    const low = v % 8;
+    return { kind: ITEM_KINDS[low >> 1] as Item['kind'], offset: (v - low) / 8, explicit: (low & 1) === 1 };
+  }
+
+  set(p: string, it: Item): void {
+    this.m.set(p, it.offset * 8 + ITEM_KINDS.indexOf(it.kind) * 2 + (it.explicit ? 1 : 0));
+  }
+
+  keys(): IterableIterator<string> {
+    return this.m.keys();
+  }
+}
+
 interface Marker {
   /** The marker's own name (`a/.wh.b`), for findings. */
   name: string;
@@ -59,7 +85,7 @@ function parentsRootFirst(p: string): string[] {
 }
 
 class LayerLint {
-  private readonly names = new Map<string, Item>();
+  private readonly names = new Items();
   private readonly whiteouts = new Map<string, Marker>();
   private readonly opaques = new Map<string, Marker>();
   /** Directories with content below them seen so far (for whiteout order, O0). */
@@ -192,7 +218,7 @@ class LayerLint {
     }
     this.sameLayerWhiteout(p);
     if (!(old?.kind === 'dir' && kind === 'dir')) this.names.set(p, { kind, offset: h.offset, explicit: true });
-    else old.explicit = true;
+    else this.names.set(p, { ...old, explicit: true });
     this.fill(p);
     switch (h.type) {
       case 'file':
