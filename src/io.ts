@@ -1,6 +1,7 @@
 /** Byte sources and sinks for files and standard streams. */
 import fs from 'node:fs';
 import { WhiteoutError, hasCode } from './errors.js';
+import { pooledBuffer, whenFree } from './fs/lease.js';
 
 const CHUNK = 1 << 20;
 /**
@@ -34,7 +35,8 @@ async function* readAhead(fd: number, start: number, end: number, reuse: boolean
   let next = start;
   const issue = () => {
     if (next >= end) return;
-    const p = readAt(fd, next, free.pop(), Math.min(CHUNK, end - next));
+    // Reused buffers are pooled ones: a consumer may lease a chunk past the next read (src/fs/lease.ts).
+    const p = readAt(fd, next, free.pop() ?? (reuse ? pooledBuffer(CHUNK) : undefined), Math.min(CHUNK, end - next));
     // A read the consumer never reaches (an error or an early return) must not become an unhandled rejection.
     p.catch(() => {});
     inFlight.push(p);
@@ -61,8 +63,8 @@ async function* readAhead(fd: number, start: number, end: number, reuse: boolean
       }
       issue();
       yield b;
-      // Asked for the next chunk: the consumer is done with this one.
-      if (reuse && b.length === CHUNK) free.push(b);
+      // Asked for the next chunk: the consumer is done with this one, and so are its leases once given up.
+      if (reuse && b.length === CHUNK) whenFree(b, () => free.push(b));
     }
   } finally {
     // The descriptor is closed after this: no read may still be using it.
@@ -100,10 +102,12 @@ async function* readSerial(fd: number): AsyncGenerator<Buffer> {
 export interface ReadSourceOptions {
   /**
    * The consumer is done with each chunk when it asks for the next: nothing
-   * keeps a view of it (unpack copies a body it writes behind, and a compressed
-   * layer's chunks before the decompressor queues them). A regular file is then
-   * read into the same AHEAD + 1 buffers again: a fresh MiB per read cost a page
-   * fault per 4 KiB and a copy into cold memory (SPEC.md §10). Off by default.
+   * keeps a view of it unless it holds a lease on it (src/fs/lease.ts: the
+   * hashing thread and the write-behind do), and the rest is copied (a
+   * compressed layer's chunks before the decompressor queues them). A regular
+   * file is then read into the same AHEAD + 1 pooled buffers again (more only
+   * while leases are out): a fresh MiB per read cost a page fault per 4 KiB and
+   * a copy into cold memory (SPEC.md §10). Off by default.
    */
   reuse?: boolean;
 }

@@ -15,6 +15,7 @@
  */
 import fs from 'node:fs';
 import { takeWhole } from '../tar/types.js';
+import { lease } from './lease.js';
 import { writeAll } from './new-file.js';
 
 /** Files of this size and more are written behind. */
@@ -64,12 +65,14 @@ export class WriteBehind {
     this.rethrow();
     const f = this.files.get(fd);
     if (!f) throw new Error('write-behind: write to a file not opened here');
-    if (this.copy) {
+    // A chunk of a pooled read buffer is leased until written (src/fs/lease.ts); any other volatile one copied.
+    const release = this.copy ? lease(data) : undefined;
+    if (this.copy && !release) {
       const own = data.length <= COPY_BUF ? (this.spare.pop() ?? Buffer.allocUnsafe(COPY_BUF)) : Buffer.allocUnsafe(data.length);
       data.copy(own);
       this.issue(fd, f, own.subarray(0, data.length), pos, own);
     } else {
-      this.issue(fd, f, data, pos);
+      this.issue(fd, f, data, pos, undefined, release);
     }
     return this.bytes > MAX_BYTES || this.writes > MAX_WRITES ? this.room() : undefined;
   }
@@ -113,8 +116,11 @@ export class WriteBehind {
     }).then(() => this.rethrow());
   }
 
-  /** `own`: this writer's copy buffer that `data` lies in, kept for reuse once the data is written. */
-  private issue(fd: number, f: OpenFile, data: Buffer, pos: number, own?: Buffer): void {
+  /**
+   * `own`: this writer's copy buffer that `data` lies in, kept for reuse once the data is written;
+   * `release`: gives up the lease on the pooled buffer `data` lies in, once it is written.
+   */
+  private issue(fd: number, f: OpenFile, data: Buffer, pos: number, own?: Buffer, release?: () => void): void {
     f.pending++;
     this.writes++;
     this.bytes += data.length;
@@ -127,9 +133,11 @@ export class WriteBehind {
         this.error ??= f.wrap(err);
       } else if (n < data.length) {
         // A short write: the rest goes out as a write of its own.
-        this.issue(fd, f, data.subarray(n), pos + n, own);
+        this.issue(fd, f, data.subarray(n), pos + n, own, release);
         own = undefined;
+        release = undefined;
       }
+      release?.();
       if (own && own.length === COPY_BUF) this.spare.push(own);
       if (f.pending === 0 && f.finish) this.settle(fd, f);
       this.wake?.();

@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { lease } from '../fs/lease.js';
 
 export interface DigestedStream {
   stream: AsyncIterable<Buffer>;
@@ -68,6 +69,10 @@ export function digestPassThrough(source: AsyncIterable<Buffer>, opts: DigestOpt
 const SLOT = 1 << 20;
 /** Slots per stream: bounds the bytes queued for the hashing thread (6 MiB a stream). */
 const SLOTS = 6;
+/** Chunks of pooled read buffers the thread may hold at once, hashed in place (src/fs/lease.ts). */
+const MAX_LEASED = 8;
+/** Smaller chunks are copied into a slot: a message each would cost more than the copy. */
+const LEASE_MIN = 64 << 10;
 /** Rings kept for reuse: a layer's blob digest and diffID are hashed at once, so two cover the usual case. */
 const POOLED_RINGS = 2;
 
@@ -84,7 +89,10 @@ const { createHash } = require('node:crypto');
 const hashes = new Map();
 parentPort.on('message', (m) => {
   if (m.start) hashes.set(m.id, { hash: createHash(m.start), ring: new Uint8Array(m.ring) });
-  else if (m.len !== undefined) {
+  else if (m.buf !== undefined) {
+    hashes.get(m.id).hash.update(new Uint8Array(m.buf, m.off, m.len));
+    parentPort.postMessage({ id: m.id, leased: true });
+  } else if (m.len !== undefined) {
     const h = hashes.get(m.id);
     h.hash.update(h.ring.subarray(m.slot * ${SLOT}, m.slot * ${SLOT} + m.len));
     parentPort.postMessage({ id: m.id, slot: m.slot });
@@ -100,6 +108,8 @@ interface FromWorker {
   id: number;
   /** A slot the thread has hashed: free again. */
   slot?: number;
+  /** The oldest leased chunk has been hashed: its lease may go. */
+  leased?: boolean;
   hex?: string;
 }
 
@@ -178,6 +188,8 @@ export class ThreadedHash {
   private hex: string | undefined;
   private waker: (() => void) | undefined;
   private closed = false;
+  /** Leases on chunks handed to the thread in place, oldest first: given up as it answers. */
+  private readonly leased: (() => void)[] = [];
 
   constructor(algorithm = 'sha256') {
     this.thread = HashThread.get();
@@ -189,6 +201,7 @@ export class ThreadedHash {
   /** From the thread: a slot back, or the digest. */
   answer(m: FromWorker): void {
     if (m.slot !== undefined) this.queued--;
+    if (m.leased) this.leased.shift()?.();
     if (m.hex !== undefined) this.hex = m.hex;
     this.wake();
   }
@@ -219,6 +232,21 @@ export class ThreadedHash {
 
   async update(chunk: Uint8Array): Promise<void> {
     if (this.thread.failure) throw this.thread.failure;
+    // A chunk of a pooled read buffer is hashed where it lies; its buffer waits for the thread.
+    const release = chunk.length >= LEASE_MIN ? lease(chunk) : undefined;
+    if (release) {
+      try {
+        while (this.leased.length >= MAX_LEASED) await this.waitForThread();
+        // The bytes already in a slot go first: the thread hashes in the order it is sent.
+        if (this.used > 0) this.send();
+      } catch (e) {
+        release();
+        throw e;
+      }
+      this.leased.push(release);
+      this.thread.post({ id: this.id, buf: chunk.buffer, off: chunk.byteOffset, len: chunk.length });
+      return;
+    }
     let off = 0;
     while (off < chunk.length) {
       // The slot to fill is still with the thread: every slot is queued.
@@ -244,6 +272,8 @@ export class ThreadedHash {
 
   /** Drop an unfinished hash (the stream failed or was abandoned). */
   abort(): void {
+    // Its answer no longer matters: the buffers may be refilled while the thread still reads them.
+    for (const release of this.leased.splice(0)) release();
     if (this.closed) return;
     this.closed = true;
     this.thread.close(this.id);
