@@ -1,8 +1,9 @@
 /**
  * pack's reuseChunks (src/ops/pack.ts, src/tar/write.ts WriteTarOptions.reuse):
  * an uncompressed layer comes as views of one reused batch buffer, for a reader
- * that is done with each chunk before it asks for the next; a compressed one
- * never does, since the compressor queues its input.
+ * that is done with each chunk before it asks for the next (the hashing thread
+ * leases a batch and hashes it in place); a compressed one never does, since
+ * the compressor queues its input.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -41,6 +42,22 @@ describe('pack with reuseChunks', () => {
     expect(reused.result().diffID).toBe(plain.result().diffID);
     expect(got.chunks).toBeGreaterThan(4);
     expect(got.backings).toBeLessThan(got.chunks / 2);
+  });
+
+  it('with the hashing thread leasing each batch (hashed in place), the same bytes and diffID', async () => {
+    const big = path.join(t.dir, 'bigger');
+    fs.mkdirSync(big);
+    for (let i = 0; i < 6; i++) fs.writeFileSync(path.join(big, `f${i}`), crypto.randomBytes(3_000_000 + i));
+    const plain = packLayer(big);
+    const want = await concat(plain.stream);
+    const threaded = packLayer(big, { reuseChunks: true, hashInWorker: true });
+    const got = await copying(threaded.stream);
+    expect(got.bytes.equals(want)).toBe(true);
+    expect(threaded.result().diffID).toBe(plain.result().diffID);
+    // A batch the thread still holds is not refilled: a new one is filled meanwhile, up to the
+    // thread's 8 leased batches and the one being filled; after that they come round again.
+    expect(got.chunks).toBeGreaterThan(15);
+    expect(got.backings).toBeLessThanOrEqual(10);
   });
 
   it('ignores it when compressing: chunks kept without copying are still right', async () => {

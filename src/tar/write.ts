@@ -4,6 +4,7 @@
  * chunks pass through uncopied.
  */
 import { WhiteoutError } from '../errors.js';
+import { pooledBuffer, whenFree } from '../fs/lease.js';
 import { display } from '../paths.js';
 import { dataSize, encodeHeader, padding } from './header.js';
 import { type ReadIntoBody, type TarHeader, type TarWriteEntry, readIntoBody } from './types.js';
@@ -26,10 +27,15 @@ export interface WriteTarOptions {
 
 /** Collects small pieces into one buffer; file bodies on disk are read straight into it. */
 class Batch {
-  private buf = Buffer.allocUnsafe(BATCH);
+  private buf: Buffer;
   private n = 0;
+  /** With reuse: pooled batch buffers no one holds a lease on any more (src/fs/lease.ts). */
+  private readonly spare: Buffer[] = [];
 
-  constructor(private readonly reuse: boolean) {}
+  constructor(private readonly reuse: boolean) {
+    // A reused batch is a pooled buffer: the hashing thread may lease it and hash it in place.
+    this.buf = reuse ? pooledBuffer(BATCH) : Buffer.allocUnsafe(BATCH);
+  }
 
   *push(b: Buffer): Generator<Buffer> {
     if (b.length >= PASS_THROUGH) {
@@ -71,8 +77,12 @@ class Batch {
   *flush(): Generator<Buffer> {
     if (this.n === 0) return;
     if (this.reuse) {
-      // Resumed only once the consumer is done with the view (WriteTarOptions.reuse).
-      yield this.buf.subarray(0, this.n);
+      // Resumed only once the consumer is done with the view (WriteTarOptions.reuse); a lease on it
+      // (the hashing thread) may outlast that, so the next batch fills a spare buffer meanwhile.
+      const full = this.buf;
+      yield full.subarray(0, this.n);
+      whenFree(full, () => this.spare.push(full));
+      this.buf = this.spare.pop() ?? pooledBuffer(BATCH);
     } else if (this.n < BATCH / 4) {
       // Copy out a small batch and keep the buffer, rather than pin a whole batch.
       yield Buffer.from(this.buf.subarray(0, this.n));
