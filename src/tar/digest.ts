@@ -4,9 +4,11 @@
  *
  * A big stream is hashed on a worker thread: sha256 was a fifth of unpack's
  * main-thread CPU (SPEC.md §10), and on a second core it overlaps parsing and
- * writing. The bytes are copied into a few transferable slots (a memcpy is
- * about a sixth of what hashing them costs), so the caller keeps its chunks
- * and memory stays bounded: when every slot is out, the stream waits.
+ * writing. The bytes are copied into a few shared slots (a memcpy is about a
+ * sixth of what hashing them costs), so the caller keeps its chunks and memory
+ * stays bounded: when every slot is out, the stream waits. A chunk of a pooled
+ * read buffer is not copied: the thread hashes it in place under a lease
+ * (src/fs/lease.ts).
  */
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
@@ -174,8 +176,9 @@ class HashThread {
 /**
  * A hash computed on the shared hashing thread. `update` copies the bytes into
  * the stream's ring of slots (a memcpy is about a sixth of the cost of hashing
- * them) and waits only when every slot is still queued. The thread hashes a
- * stream's slots in order, so they come back in order too.
+ * them) and waits only when every slot is still queued; a chunk of a pooled
+ * buffer it leases and sends as it is. The thread hashes a stream's messages
+ * in order, so the answers come back in order too.
  */
 export class ThreadedHash {
   private readonly thread: HashThread;
