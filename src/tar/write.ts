@@ -7,7 +7,7 @@ import { WhiteoutError } from '../errors.js';
 import { pooledBuffer, whenFree } from '../fs/lease.js';
 import { display } from '../paths.js';
 import { dataSize, encodeHeader, padding } from './header.js';
-import { type ReadIntoBody, type TarHeader, type TarWriteEntry, readIntoBody } from './types.js';
+import { type ReadIntoBody, type TarHeader, type TarWriteEntry, readIntoBody, takeWhole } from './types.js';
 
 /** Pieces at least this big pass through as they are. */
 const PASS_THROUGH = 64 * 1024;
@@ -115,10 +115,15 @@ export async function* writeTar(entries: AsyncIterable<TarWriteEntry> | Iterable
   yield* out.flush();
 }
 
-/** One entry: in line unless its body is a stream to await (anything but a Buffer or a file on disk). */
+/**
+ * One entry: in line unless its body is a stream to await (anything but a
+ * Buffer, a file on disk, or a tar reader's body that the chunk in hand holds
+ * whole: a generator and an await per small file were ~10% of flattening a
+ * layer of 200,000 of them).
+ */
 function writeEntry(out: Batch, { header, body }: TarWriteEntry): Generator<Buffer> | AsyncGenerator<Buffer> {
   if (body === undefined || Buffer.isBuffer(body)) return writeInLine(out, header, body);
-  const direct = readIntoBody(body);
+  const direct = readIntoBody(body) ?? takeWhole(body);
   return direct ? writeInLine(out, header, direct) : writeStreamed(out, header, body);
 }
 

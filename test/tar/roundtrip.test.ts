@@ -140,6 +140,24 @@ describe('writeTar → readTar', () => {
     expect((await writeAll(everyType())).equals(await writeAll(everyType()))).toBe(true);
   });
 
+  it('writes a body handed over whole (a tar reader\'s, src/tar/types.ts InMemoryBody) in line, and checks its size', async () => {
+    const whole = (b: Buffer) => {
+      let taken = false;
+      return {
+        takeWhole: () => (taken ? undefined : ((taken = true), b)),
+        async *[Symbol.asyncIterator]() {
+          if (!taken) yield b;
+        },
+      };
+    };
+    const ok = await writeAll([{ header: hdr({ name: 'a', size: 6 }), body: whole(Buffer.from('abcdef')) }]);
+    expect(ok.equals(await writeAll([{ header: hdr({ name: 'a', size: 6 }), body: Buffer.from('abcdef') }]))).toBe(true);
+    const short = (await rejection(writeAll([{ header: hdr({ name: 'shrunk', size: 10 }), body: whole(Buffer.from('abc')) }]))) as WhiteoutError;
+    expect(short.why).toBe('file changed size while being read: expected 10 bytes, got 3');
+    const long = (await rejection(writeAll([{ header: hdr({ name: 'grew', size: 2 }), body: whole(Buffer.from('abc')) }]))) as WhiteoutError;
+    expect(long.why).toMatch(/expected 2 bytes, got at least 3/);
+  });
+
   it('accepts bodies as async iterables and checks their size', async () => {
     const good = await writeAll([{ header: hdr({ name: 'a', size: 6 }), body: from([Buffer.from('abc'), Buffer.from('def')]) }]);
     expect((await readAll(good))[0]!.data.toString()).toBe('abcdef');
