@@ -264,6 +264,22 @@ function writeBlock(b: Buffer, off: number, f: { name: string; prefix: string; m
  * the same header always gives the same bytes.
  */
 export function encodeHeader(h: TarHeader): Buffer {
+  const plan = planHeader(h);
+  const out = Buffer.alloc(plan.length);
+  plan.writeInto(out, 0);
+  return out;
+}
+
+/** An entry's header blocks, checked and sized, to be written where the caller has room (a tar writer's batch). */
+export interface HeaderPlan {
+  /** Bytes of the header blocks: 512, or more with a PAX header. */
+  length: number;
+  /** Write them at `off` of `b`, whose `length` bytes from there must be zero. */
+  writeInto(b: Buffer, off: number): void;
+}
+
+/** encodeHeader without the buffer: the tar writer encodes straight into its batch (no allocation per entry). */
+export function planHeader(h: TarHeader): HeaderPlan {
   checkHeader(h);
   const name = h.type === 'dir' && h.name !== '' && !h.name.endsWith('/') ? `${h.name}/` : h.name;
   const size = dataSize(h);
@@ -297,10 +313,23 @@ export function encodeHeader(h: TarHeader): Buffer {
 
   const data = records.length > 0 ? encodePax(records) : null;
   const paxLen = data ? BLOCK + data.length + padding(data.length) : 0;
-  const out = Buffer.alloc(paxLen + BLOCK);
+  return { length: paxLen + BLOCK, writeInto: (out, at) => writeBlocks(out, at, h, name, size, split, mtimeFits, data, paxLen) };
+}
+
+function writeBlocks(
+  out: Buffer,
+  at: number,
+  h: TarHeader,
+  name: string,
+  size: number,
+  split: { name: string; prefix: string } | null,
+  mtimeFits: boolean,
+  data: Buffer | null,
+  paxLen: number,
+): void {
   if (data) {
     const base = name.replace(/\/+$/, '').split('/').pop() ?? '';
-    writeBlock(out, 0, {
+    writeBlock(out, at, {
       name: `PaxHeaders/${base}`,
       prefix: '',
       mode: 0o644,
@@ -315,9 +344,9 @@ export function encodeHeader(h: TarHeader): Buffer {
       devmajor: 0,
       devminor: 0,
     });
-    data.copy(out, BLOCK);
+    data.copy(out, at + BLOCK);
   }
-  writeBlock(out, paxLen, {
+  writeBlock(out, at + paxLen, {
     name: split ? split.name : name,
     prefix: split ? split.prefix : '',
     mode: h.mode & 0o7777,
@@ -332,5 +361,4 @@ export function encodeHeader(h: TarHeader): Buffer {
     devmajor: h.devmajor > MAX7 ? 0 : h.devmajor,
     devminor: h.devminor > MAX7 ? 0 : h.devminor,
   });
-  return out;
 }

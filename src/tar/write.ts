@@ -6,7 +6,7 @@
 import { WhiteoutError } from '../errors.js';
 import { pooledBuffer, whenFree } from '../fs/lease.js';
 import { display } from '../paths.js';
-import { dataSize, encodeHeader, padding } from './header.js';
+import { dataSize, encodeHeader, padding, planHeader } from './header.js';
 import { type ReadIntoBody, type TarHeader, type TarWriteEntry, readIntoBody, takeWhole } from './types.js';
 
 /** Pieces at least this big pass through as they are. */
@@ -46,6 +46,19 @@ class Batch {
     if (this.n + b.length > BATCH) yield* this.flush();
     b.copy(this.buf, this.n);
     this.n += b.length;
+  }
+
+  /** An entry's header blocks, encoded straight into the batch (a Buffer each was ~7% of flattening many small files). */
+  *header(h: TarHeader): Generator<Buffer> {
+    const plan = planHeader(h);
+    if (plan.length >= PASS_THROUGH) {
+      yield* this.push(encodeHeader(h));
+      return;
+    }
+    if (this.n + plan.length > BATCH) yield* this.flush();
+    this.buf.fill(0, this.n, this.n + plan.length);
+    plan.writeInto(this.buf, this.n);
+    this.n += plan.length;
   }
 
   *zeros(len: number): Generator<Buffer> {
@@ -135,7 +148,7 @@ function mismatch(header: TarHeader, expected: number, got: string): WhiteoutErr
 }
 
 async function* writeStreamed(out: Batch, header: TarHeader, body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  yield* out.push(encodeHeader(header));
+  yield* out.header(header);
   const expected = dataSize(header);
   let got = 0;
   for await (const chunk of body) {
@@ -151,7 +164,7 @@ function* writeInLine(out: Batch, header: TarHeader, body: Buffer | ReadIntoBody
   try {
     const expected = dataSize(header);
     if (Buffer.isBuffer(body) && body.length > expected) throw mismatch(header, expected, `at least ${body.length}`);
-    yield* out.push(encodeHeader(header));
+    yield* out.header(header);
     let got = 0;
     if (Buffer.isBuffer(body)) {
       if (body.length > 0) yield* out.push(body);

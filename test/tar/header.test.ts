@@ -1,9 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { WhiteoutError } from '../../src/errors.js';
-import { encodeHeader, parseHeader, parseNumeric } from '../../src/tar/header.js';
+import { encodeHeader, parseHeader, parseNumeric, planHeader } from '../../src/tar/header.js';
 import { fixChecksum, hdr, patchBlock } from './util.js';
 
 describe('header fields', () => {
+  it('planHeader writes at any offset the bytes encodeHeader returns (the tar writer encodes into its batch)', () => {
+    const xattrs = new Map([['user.k', Buffer.from('v')]]);
+    for (const h of [hdr({ name: 'a.txt', size: 5 }), hdr({ name: `${'d/'.repeat(90)}f`, size: 3, xattrs, uid: 1 << 22 })]) {
+      const want = encodeHeader(h);
+      const plan = planHeader(h);
+      expect(plan.length).toBe(want.length);
+      const into = Buffer.alloc(plan.length + 700, 0);
+      plan.writeInto(into, 333);
+      expect(into.subarray(333, 333 + plan.length).equals(want)).toBe(true);
+      expect(into.subarray(0, 333).every((b) => b === 0)).toBe(true);
+    }
+  });
+
   it('writes fixed-width, zero-padded, NUL-terminated octal fields and ustar magic', () => {
     const b = encodeHeader(hdr({ name: 'a.txt', size: 5, mode: 0o755, uid: 1000, gid: 100, mtime: 0o1234567, uname: 'u', gname: 'g' }));
     expect(b.length).toBe(512);
