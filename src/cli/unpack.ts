@@ -60,10 +60,6 @@ export function unpackCommand(report: Reporter): CommandModule<object, Args> {
       // Standard input is always a layer: an image is read in place, standard input cannot be.
       // The operations are imported here, not above: this module is loaded to define the flags on every run, and
       // the image code (~55 modules with yargs' own) cost a 10-entry layer ~40 ms it never used (SPEC.md §10).
-      // The layer's modules start loading now, beside the input's classification: the loader reads each module
-      // file through the threadpool, and loading them only after it left the main thread idle (SPEC.md §10).
-      const layerModules = Promise.all([import('../io.js'), import('../tar/digest.js'), import('../ops/unpack.js')]);
-      layerModules.catch(() => {});
       const input = a.layer === '-' ? undefined : await (await import('../image/input.js')).classifyInput(a.layer);
       if (input?.kind === 'image') {
         const [{ openArchiveImage }, { unpackImage }] = await Promise.all([import('../image/image.js'), import('../image/unpack.js')]);
@@ -97,12 +93,12 @@ export function unpackCommand(report: Reporter): CommandModule<object, Args> {
       }
       if (a.platform !== undefined || a.ref !== undefined) throw new WhiteoutError(a.platform !== undefined ? '--platform' : '--ref', 'applies to images, not a layer tar', 'usage');
       if (a.diffId !== undefined && !a.digest) throw new WhiteoutError('--diff-id', 'needs the digest that --no-digest turns off', 'usage');
-      const [{ readSource, sourceSize }, { worthAHashThread }, { unpackLayer }] = await layerModules;
+      const [{ readSource, sourceSize }, { worthAHashThread }] = await Promise.all([import('../io.js'), import('../tar/digest.js')]);
       // Only sha256: it is what every image's config lists, and what the tar is hashed with.
       const diffID = a.diffId === undefined ? undefined : (await import('../image/digest.js')).parseDigest(a.diffId, '--diff-id');
       if (diffID && diffID.algorithm !== 'sha256') throw new WhiteoutError('--diff-id', 'only a sha256 diffID can be checked', 'usage');
       // unpack is done with each chunk when it asks for the next, so the reads fill the same buffers again (SPEC.md §10).
-      const result = await unpackLayer(readSource(a.layer, { reuse: true }), a.output, {
+      const result = await (await import('../ops/unpack.js')).unpackLayer(readSource(a.layer, { reuse: true }), a.output, {
         form,
         idMap,
         volatileSource: true,
