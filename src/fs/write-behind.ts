@@ -70,9 +70,11 @@ export class WriteBehind {
     if (this.copy && !release) {
       const own = data.length <= COPY_BUF ? (this.spare.pop() ?? Buffer.allocUnsafe(COPY_BUF)) : Buffer.allocUnsafe(data.length);
       data.copy(own);
-      this.issue(fd, f, own.subarray(0, data.length), pos, own);
+      this.issue(fd, f, own.subarray(0, data.length), pos, () => {
+        if (own.length === COPY_BUF) this.spare.push(own);
+      });
     } else {
-      this.issue(fd, f, data, pos, undefined, release);
+      this.issue(fd, f, data, pos, release);
     }
     return this.bytes > MAX_BYTES || this.writes > MAX_WRITES ? this.room() : undefined;
   }
@@ -116,11 +118,8 @@ export class WriteBehind {
     }).then(() => this.rethrow());
   }
 
-  /**
-   * `own`: this writer's copy buffer that `data` lies in, kept for reuse once the data is written;
-   * `release`: gives up the lease on the pooled buffer `data` lies in, once it is written.
-   */
-  private issue(fd: number, f: OpenFile, data: Buffer, pos: number, own?: Buffer, release?: () => void): void {
+  /** `written` runs once all of `data` is written, or failed: its buffer may then be used again. */
+  private issue(fd: number, f: OpenFile, data: Buffer, pos: number, written?: () => void): void {
     f.pending++;
     this.writes++;
     this.bytes += data.length;
@@ -133,12 +132,10 @@ export class WriteBehind {
         this.error ??= f.wrap(err);
       } else if (n < data.length) {
         // A short write: the rest goes out as a write of its own.
-        this.issue(fd, f, data.subarray(n), pos + n, own, release);
-        own = undefined;
-        release = undefined;
+        this.issue(fd, f, data.subarray(n), pos + n, written);
+        written = undefined;
       }
-      release?.();
-      if (own && own.length === COPY_BUF) this.spare.push(own);
+      written?.();
       if (f.pending === 0 && f.finish) this.settle(fd, f);
       this.wake?.();
     });

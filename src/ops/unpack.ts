@@ -9,7 +9,7 @@ import { OverlayDirWriter, type OverlayDirStats } from '../overlay/dir-write.js'
 import { decompress } from '../tar/compress.js';
 import { digestPassThrough } from '../tar/digest.js';
 import { type Limits, checkByteLimit, entryLimiter, resolveLimits } from '../layer/limits.js';
-import { type IdMapping, isIdentity, mapOwners } from '../rootfs/idmap.js';
+import { type IdMapping, mapOwners } from '../rootfs/idmap.js';
 
 export interface UnpackOptions {
   form?: OverlayForm;
@@ -65,8 +65,7 @@ export async function unpackLayer(source: AsyncIterable<Buffer>, target: string,
       ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
     });
     const entries = readOciLayer(tar.stream, { name, ...(opts.onWarning ? { onWarning: opts.onWarning } : {}), limits: { maxHeaderBytes: limits.maxHeaderBytes } });
-    // No stage at all for the identity map: a generator hop per entry is not free.
-    await writer.addAll(isIdentity(opts.idMap) ? entries : mapOwners(entries, opts.idMap), entryLimiter(limits, name));
+    await writer.addAll(mapOwners(entries, opts.idMap), entryLimiter(limits, name));
     const stats = await writer.finish();
     const { digest, size } = tar.result();
     checkDiffID(name, digest, opts.diffID);

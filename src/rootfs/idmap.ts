@@ -105,13 +105,14 @@ function mapXattrs(xattrs: Map<string, Buffer>, m: IdMapping, where: (kind: stri
 
 /**
  * Shift the owners of every content entry, and the ids inside capability and ACL
- * xattrs. Names (uname/gname) are dropped: they no longer fit the numbers.
+ * xattrs. Names (uname/gname) are dropped: they no longer fit the numbers. The
+ * identity map gives `entries` back as they are: a generator hop per entry is not free.
  */
-export async function* mapOwners<E extends Entry>(entries: AsyncIterable<E>, m: IdMapping | undefined): AsyncGenerator<E> {
-  if (isIdentity(m) || !m) {
-    yield* entries;
-    return;
-  }
+export function mapOwners<E extends Entry>(entries: AsyncIterable<E>, m: IdMapping | undefined): AsyncIterable<E> {
+  return !m || isIdentity(m) ? entries : mapped(entries, m);
+}
+
+async function* mapped<E extends Entry>(entries: AsyncIterable<E>, m: IdMapping): AsyncGenerator<E> {
   for await (const e of entries) {
     if (e.kind === 'whiteout' || e.kind === 'opaque') {
       yield e;

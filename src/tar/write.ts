@@ -6,7 +6,7 @@
 import { WhiteoutError } from '../errors.js';
 import { pooledBuffer, whenFree } from '../fs/lease.js';
 import { display } from '../paths.js';
-import { dataSize, encodeHeader, padding, planHeader } from './header.js';
+import { dataSize, padding, planHeader } from './header.js';
 import { type ReadIntoBody, type TarHeader, type TarWriteEntry, readIntoBody, takeWhole } from './types.js';
 
 /** Pieces at least this big pass through as they are. */
@@ -52,7 +52,10 @@ class Batch {
   *header(h: TarHeader): Generator<Buffer> {
     const plan = planHeader(h);
     if (plan.length >= PASS_THROUGH) {
-      yield* this.push(encodeHeader(h));
+      // A header with big PAX records (xattrs) passes through as a buffer of its own.
+      const own = Buffer.alloc(plan.length);
+      plan.writeInto(own, 0);
+      yield* this.push(own);
       return;
     }
     if (this.n + plan.length > BATCH) yield* this.flush();
