@@ -179,7 +179,7 @@ const GNU_X = ['tar', '--numeric-owner', '-x'];
 function unpackCase(id, label, layer, gz, withNodeTar, flags = []) {
   /** @type {Tool[]} */
   const tools = [
-    { name: `whiteout unpack${flags.length ? ` ${flags.join(' ')}` : ''}`, ours: true, spec: (o) => ({ argv: wo('unpack', layer, '-o', o, '-q', ...flags) }) },
+    { name: `whiteout unpack${flags.length ? ` ${flags.join(' ')}` : ''}`, ours: true, spec: (o) => ({ argv: wo('unpack', layer, '-o', o, ...flags) }) },
     { name: gz ? 'GNU tar -xzf' : 'GNU tar -xf', ours: false, prepare: mkdir, spec: (o) => ({ argv: [...GNU_X, ...(gz ? ['-z'] : []), '-f', layer, '-C', o] }) },
   ];
   if (withNodeTar) tools.push({ name: 'node-tar x', ours: false, prepare: mkdir, spec: (o) => ({ argv: [NODE, path.join(BENCH, 'peers', 'node-tar-extract.js'), layer, o] }) });
@@ -197,24 +197,32 @@ function unpackCase(id, label, layer, gz, withNodeTar, flags = []) {
 }
 
 const PACK_SRC = path.join(WORK, 'pack-src');
-/** @type {Case[]} */
-const cases = [
-  unpackCase('unpack-big', `big.tar (${fmtCount(big)})`, big.tar, false, true),
-  // Like for like: GNU tar hashes nothing, and whiteout's default computes the diffID (~0.6 s of sha256 a GB).
-  unpackCase('unpack-big-nodigest', `big.tar --no-digest`, big.tar, false, false, ['--no-digest']),
-  unpackCase('unpack-big-gz', `big.tar.gz`, /** @type {string} */ (big.gz), true, true),
-  unpackCase('unpack-wh10k', `wh10k.tar (${wh10k.counts['whiteout']} whiteouts)`, wh10k.tar, false, false),
-  {
-    id: 'pack-big',
-    title: 'pack big (unpacked dir)',
+
+/** @param {string} id @param {string} title @param {string[]} flags @returns {Case} */
+function packCase(id, title, flags) {
+  return {
+    id,
+    title,
     target: 1.0,
     tools: [
-      { name: 'whiteout pack', ours: true, spec: (o) => ({ argv: wo('pack', PACK_SRC, '-o', o, '-q') }) },
+      { name: `whiteout pack${flags.length ? ` ${flags.join(' ')}` : ''}`, ours: true, spec: (o) => ({ argv: wo('pack', PACK_SRC, '-o', o, ...flags) }) },
       // Same work as pack: sorted, numeric owners, every xattr (the opaque markers live in trusted.*).
       { name: 'GNU tar -c --xattrs', ours: false, spec: (o) => ({ argv: ['tar', '--xattrs', '--xattrs-include=*', '--sort=name', '--numeric-owner', '--format=pax', '-cf', o, '-C', PACK_SRC, '.'] }) },
     ],
-    verify: (outs) => verifyPack(/** @type {string} */ (outs['0'])),
-  },
+    verify: (outs) => verifyPack(/** @type {string} */ (outs['0']), id),
+  };
+}
+/** @type {Case[]} */
+const cases = [
+  // As a user runs it: the summary on stderr names the diffID, so the tar is hashed (~0.6 s of sha256 a GB).
+  unpackCase('unpack-big', `big.tar (${fmtCount(big)})`, big.tar, false, true),
+  // Like for like: -q shows nothing, so nothing is hashed; GNU tar hashes nothing either.
+  unpackCase('unpack-big-q', `big.tar -q`, big.tar, false, false, ['-q']),
+  unpackCase('unpack-big-gz', `big.tar.gz`, /** @type {string} */ (big.gz), true, true),
+  unpackCase('unpack-wh10k', `wh10k.tar (${wh10k.counts['whiteout']} whiteouts)`, wh10k.tar, false, false),
+  packCase('pack-big', 'pack big (unpacked dir)', []),
+  // -q: no summary, so neither digest is computed (as GNU tar computes none).
+  packCase('pack-big-q', 'pack big -q', ['-q']),
   {
     id: 'flatten',
     title: `flatten image (${image.blobs.length} gzip layers)`,
@@ -247,8 +255,8 @@ function fmtCount(l) {
   return `${(n / 1000).toFixed(1)}k entries, ${(l.tarBytes / 1e9).toFixed(2)} GB`;
 }
 
-/** whiteout pack's output holds the same names as the original layer, and the same contents (via GNU tar). @param {string} packed */
-function verifyPack(packed) {
+/** whiteout pack's output holds the same names as the original layer, and the same contents (via GNU tar). @param {string} packed @param {string} id */
+function verifyPack(packed, id) {
   const diffs = compareNameSets(tarNames(big.tar), tarNames(packed), 'whiteout pack vs big.tar names');
   const a = path.join(WORK, 'verify-pack-a');
   const b = path.join(WORK, 'verify-pack-b');
@@ -261,7 +269,7 @@ function verifyPack(packed) {
   diffs.push(...compareTrees(a, b, { markersMetaFree: true }).map((d) => `whiteout pack, re-extracted: ${d}`));
   rm(a);
   rm(b);
-  log(`  verified pack-big: ${diffs.length ? 'DIFFERENT' : 'same names and contents as big.tar'}`);
+  log(`  verified ${id}: ${diffs.length ? 'DIFFERENT' : 'same names and contents as big.tar'}`);
   return diffs;
 }
 
@@ -305,7 +313,7 @@ for (const c of cases) if (c.id === 'flatten' && c.unavailable) {
 }
 
 // ---- the pack input: the overlay dir whiteout unpack makes of big.tar ----------------
-if (cases.some((c) => c.id === 'pack-big')) {
+if (cases.some((c) => c.id.startsWith('pack-big'))) {
   log('preparing pack input: whiteout unpack big.tar (untimed)');
   execFileSync(NODE, [WHITEOUT, 'unpack', big.tar, '-o', PACK_SRC, '-q'], { stdio: 'inherit' });
 }
@@ -336,7 +344,7 @@ for (let round = 1; round <= ROUNDS; round++) {
     /** @type {Record<string, string>} */
     const outs = {};
     for (const [i, t] of c.tools.entries()) {
-      const out = path.join(WORK, `${c.id}-${i}-r${round}${c.id === 'pack-big' ? '.tar' : ''}`);
+      const out = path.join(WORK, `${c.id}-${i}-r${round}${c.id.startsWith('pack-big') ? '.tar' : ''}`);
       rm(out);
       t.prepare?.(out);
       execFileSync('sync'); // the previous run's dirty pages are written back before this clock starts

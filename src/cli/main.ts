@@ -46,6 +46,22 @@ function onSignal(signal: NodeJS.Signals, code: number): void {
   });
 }
 
+/** The part of yargs' internals that caches a command's help text. */
+interface HelpCache {
+  getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } };
+}
+
+/**
+ * yargs lays out the running command's help after calling its handler, to show
+ * it should the handler fail; ours fail with one line (`.fail` below), never
+ * with the help, so the layout (~20 ms of every run, string widths of every
+ * option) is skipped. A yargs without this internal is left as it is.
+ */
+export function skipHelpCache(cli: object): void {
+  const usage = (cli as HelpCache).getInternalMethods?.().getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
+}
+
 export async function main(argv: string[] = hideBin(process.argv)): Promise<number> {
   onSignal('SIGINT', 130);
   onSignal('SIGTERM', 143);
@@ -68,6 +84,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
       if (err) throw err;
       throw new WhiteoutError('usage', `${msg} (see whiteout --help)`, 'usage');
     });
+  skipHelpCache(cli);
   try {
     await cli.parseAsync();
   } catch (e) {

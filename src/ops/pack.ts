@@ -5,7 +5,7 @@ import type { WarningSink } from '../errors.js';
 import { writeOciLayer } from '../layer/oci-write.js';
 import { readOverlayDirSync } from '../overlay/dir-read.js';
 import { type Compression, compress } from '../tar/compress.js';
-import { digestPassThrough } from '../tar/digest.js';
+import { type MeasuredStream, countedPassThrough, digestPassThrough } from '../tar/digest.js';
 
 export interface PackOptions {
   userxattr?: boolean;
@@ -21,13 +21,24 @@ export interface PackOptions {
    * one reused buffer (src/tar/write.ts WriteTarOptions.reuse). Off by default.
    */
   reuseChunks?: boolean;
+  /** false: do not hash the layer (no diffID or digest in the result); the bytes are only counted. */
+  digest?: boolean;
 }
 
 export interface PackedLayer {
   /** The layer's bytes, compressed as asked. Read it once. */
   stream: AsyncIterable<Buffer>;
   /** Valid once `stream` has been read to the end. */
-  result(): { diffID: string; digest: string; size: number; uncompressedSize: number };
+  result(): PackResult;
+}
+
+export interface PackResult {
+  /** sha256 of the uncompressed tar (absent when `digest: false`). */
+  diffID?: string;
+  /** sha256 of the bytes written (absent when `digest: false`). */
+  digest?: string;
+  size: number;
+  uncompressedSize: number;
 }
 
 export function packLayer(dir: string, opts: PackOptions = {}): PackedLayer {
@@ -41,15 +52,18 @@ export function packLayer(dir: string, opts: PackOptions = {}): PackedLayer {
   const worker = opts.hashInWorker ?? false;
   const compression = opts.compression ?? 'none';
   // A compressor queues its input, so only the uncompressed stream may reuse its buffer.
-  const tar = digestPassThrough(writeOciLayer(entries, { reuse: (opts.reuseChunks ?? false) && compression === 'none' }), { worker });
+  const layer = writeOciLayer(entries, { reuse: (opts.reuseChunks ?? false) && compression === 'none' });
+  const pass = (s: AsyncIterable<Buffer>): MeasuredStream =>
+    opts.digest === false ? countedPassThrough(s) : digestPassThrough(s, { worker });
+  const tar = pass(layer);
   // Uncompressed, the digest is the diffID: hash once.
-  const out = compression === 'none' ? tar : digestPassThrough(compress(tar.stream, compression), { worker });
+  const out = compression === 'none' ? tar : pass(compress(tar.stream, compression));
   return {
     stream: out.stream,
     result() {
       const t = tar.result();
       const o = out.result();
-      return { diffID: t.digest, digest: o.digest, size: o.size, uncompressedSize: t.size };
+      return { ...(t.digest !== undefined ? { diffID: t.digest } : {}), ...(o.digest !== undefined ? { digest: o.digest } : {}), size: o.size, uncompressedSize: t.size };
     },
   };
 }

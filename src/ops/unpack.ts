@@ -7,7 +7,7 @@ import { readOciLayer } from '../layer/oci-read.js';
 import { type OverlayForm, defaultOverlayForm } from '../overlay/forms.js';
 import { OverlayDirWriter, type OverlayDirStats } from '../overlay/dir-write.js';
 import { decompress } from '../tar/compress.js';
-import { digestPassThrough } from '../tar/digest.js';
+import { type MeasuredStream, countedPassThrough, digestPassThrough } from '../tar/digest.js';
 import { type Limits, checkByteLimit, entryLimiter, resolveLimits } from '../layer/limits.js';
 import { type IdMapping, mapOwners } from '../rootfs/idmap.js';
 
@@ -73,23 +73,9 @@ export async function unpackLayer(source: AsyncIterable<Buffer>, target: string,
   });
 }
 
-/**
- * The tar stream with its diffID measured, or only counted when the caller
- * asked for no digest (GNU tar hashes nothing; sha256 is ~0.6 s of CPU a GB).
- */
-function diffIDStream(tar: AsyncIterable<Buffer>, opts: Pick<UnpackOptions, 'digest' | 'diffID' | 'hashInWorker'>): { stream: AsyncIterable<Buffer>; result: () => { digest: string | undefined; size: number } } {
-  if (opts.digest === false && opts.diffID === undefined) {
-    let size = 0;
-    return {
-      stream: (async function* () {
-        for await (const c of tar) {
-          size += c.length;
-          yield c;
-        }
-      })(),
-      result: () => ({ digest: undefined, size }),
-    };
-  }
+/** The tar stream with its diffID measured, or only counted when the caller asked for no digest. */
+function diffIDStream(tar: AsyncIterable<Buffer>, opts: Pick<UnpackOptions, 'digest' | 'diffID' | 'hashInWorker'>): MeasuredStream {
+  if (opts.digest === false && opts.diffID === undefined) return countedPassThrough(tar);
   return digestPassThrough(tar, { worker: opts.hashInWorker ?? false });
 }
 
