@@ -204,6 +204,9 @@ export class Auditor {
     }
     if (st.late.size > 0) await this.secondPass(st, src);
     this.endOfLayer(st);
+    // The bottom layer hides nothing: no layer is read against it (a one-layer image of a million
+    // paths kept a million index entries for nobody, SPEC.md §10).
+    if (pos > 0) this.hideBelow(st);
   }
 
   private async content(st: LayerPass, e: ContentEntry, seq: number, what: string): Promise<void> {
@@ -324,8 +327,11 @@ export class Auditor {
         this.presence.push({ layer: k, kind, implied: v === IMPLIED, ...(h ? { hiddenBy: h } : {}) });
       }
     }
+  }
 
-    // Now the layer's effects on the layers below it.
+  /** The layer's effects on the layers below it, into the index they are read against. */
+  private hideBelow(st: LayerPass): void {
+    const k = st.k;
     const over: Hider = { layer: k, reason: 'overwritten' };
     for (const d of st.opaque) {
       if (d === ROOT) continue;

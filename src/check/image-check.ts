@@ -60,13 +60,13 @@ export async function checkImageLayers(image: Image, opts: CheckImageOptions = {
   const below = image.format !== 'layers' || image.layers.length > 1 ? new MergedTree() : undefined;
   const layers: CheckedLayer[] = [];
   const findings: Finding[] = [];
-  for (const layer of image.layers) {
+  for (const [i, layer] of image.layers.entries()) {
     const ref: LayerRef = { index: layer.index, ...(layer.diffID ? { diffID: layer.diffID } : {}) };
     const found: Finding[] = [];
     let measured: Measured | undefined;
     // The lint reads headers only: the layer's chunks may be refilled (LayerReadOptions.volatile).
     const tar = checkByteLimit(layer.open({ onTar: (m) => (measured = m) }, { volatile: true }), limits, layer.what);
-    const end = await lintLayerTar(tar, { layer: ref, what: layer.what, limits, report: (f) => found.push(f), ...(below ? { below } : {}) });
+    const end = await lintLayerTar(tar, { layer: ref, what: layer.what, limits, report: (f) => found.push(f), ...(below ? { below, top: i === image.layers.length - 1 } : {}) });
     if (!end.complete && (end.stoppedBy === 'truncated' || end.stoppedBy === 'bad-tar') && (layer.digest || layer.diffID)) {
       const f = await digestFailure(layer, ref);
       if (f) found.push(f);

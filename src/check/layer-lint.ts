@@ -29,6 +29,8 @@ export interface LintLayerOptions {
   what: string;
   /** The merged view of the layers below, when they are known; updated with this layer at its end. */
   below?: MergedTree;
+  /** No layer is checked against this one (the top layer): `below` is read, not updated. */
+  top?: boolean;
   limits: Limits;
   report: (f: Finding) => void;
 }
@@ -42,24 +44,32 @@ interface Item {
 }
 
 const ITEM_KINDS = ['dir', 'symlink', 'nondir', 'marker'] as const;
+const BLOCK = 512;
 
 /**
- * The layer's items by path, each kept as one number (offset × 8 + kind × 2 +
- * explicit): an object a path was ~48 bytes, and a layer of 300,000 files held
- * them all while its paths joined the merged view (check peaked at ~205 MB).
+ * The layer's items by path, each kept as one number (the header's 512-byte
+ * block × 8 + kind × 2 + explicit): an object a path was ~48 bytes, and a layer
+ * of 300,000 files held them all while its paths joined the merged view (check
+ * peaked at ~205 MB). Blocks, not bytes: byte offset × 8 passes 2^31 past
+ * 256 MB of tar, and every such value became a 16-byte heap number (11 MB for
+ * a million paths). An offset off the block grid (none from a tar reader) is
+ * kept exactly, as a negative number.
  */
-class Items {
+export class Items {
   private readonly m = new Map<string, number>();
 
   get(p: string): Item | undefined {
     const v = this.m.get(p);
     if (v === undefined) return undefined;
-    const low = v % 8;
-    return { kind: ITEM_KINDS[low >> 1] as Item['kind'], offset: (v - low) / 8, explicit: (low & 1) === 1 };
+    const u = v < 0 ? -v - 1 : v;
+    const low = u % 8;
+    const n = (u - low) / 8;
+    return { kind: ITEM_KINDS[low >> 1] as Item['kind'], offset: v < 0 ? n : n * BLOCK, explicit: (low & 1) === 1 };
   }
 
   set(p: string, it: Item): void {
-    this.m.set(p, it.offset * 8 + ITEM_KINDS.indexOf(it.kind) * 2 + (it.explicit ? 1 : 0));
+    const low = ITEM_KINDS.indexOf(it.kind) * 2 + (it.explicit ? 1 : 0);
+    this.m.set(p, it.offset % BLOCK === 0 ? (it.offset / BLOCK) * 8 + low : -(it.offset * 8 + low) - 1);
   }
 
   keys(): IterableIterator<string> {
@@ -313,6 +323,9 @@ class LayerLint {
       const m = this.opaques.get(d) as Marker;
       this.add('opaque-hides-nothing', `no lower layer has the directory '/${display(d)}': the marker hides nothing`, { entry: m.name, offset: m.offset });
     }
+    // The update is for the layers above; the top layer has none (a one-layer image of a million paths
+    // sorted and added them all for nobody, SPEC.md §10).
+    if (this.o.top) return;
     for (const t of applied) below.remove(t);
     for (const d of op.kept) below.clear(d);
     for (const p of [...this.names.keys()].sort()) {

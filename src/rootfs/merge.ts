@@ -25,7 +25,7 @@ import { defaultMeta } from '../entry.js';
 import { WhiteoutError, type WarningSink } from '../errors.js';
 import { planOpaque, planWhiteouts, type PathKind } from '../layer/rules.js';
 import { ROOT, ancestors, display, isWithin } from '../paths.js';
-import { DIR, type Decision, Decisions, GONE, type Kind, NONDIR } from './decisions.js';
+import { DIR, type Decision, Decisions, GONE, type Kind, NONDIR, PathTable } from './decisions.js';
 import type { HiddenSpool } from './spool.js';
 
 export interface MergeLayer {
@@ -128,8 +128,6 @@ class BitSet {
 
 /** One layer's pass: what it holds, and what waits for its end. */
 class LayerState {
-  /** Every path the layer holds, explicit or implied: LOCAL_DIR, or the inode's entry number. */
-  readonly local = new Map<string, number>();
   readonly whiteouts: string[] = [];
   readonly opaque = new Set<string>();
   /** Non-directories this layer has under a directory of a layer above: that merge ends here. */
@@ -149,7 +147,18 @@ class LayerState {
   /** Directories with visible entries of this layer below them. */
   readonly holding = new Set<string>();
 
-  constructor(readonly replaced: ReadonlyMap<string, number> | undefined) {}
+  /** `table` keeps every path the layer holds, explicit or implied: LOCAL_DIR, or the inode's entry number. */
+  constructor(
+    readonly replaced: ReadonlyMap<string, number> | undefined,
+    private readonly table: PathTable,
+  ) {
+    table.beginLayer();
+  }
+
+  /** What the layer holds at `p`: LOCAL_DIR, an inode's entry number, or nothing. */
+  local(p: string): number | undefined {
+    return this.table.getLocal(p);
+  }
 
   /** Deleted by a later entry of the same layer (see findReplacedDirs)? */
   dead(p: string, seq: number): boolean {
@@ -160,14 +169,14 @@ class LayerState {
   }
 
   kindOf(p: string): PathKind {
-    const v = this.local.get(p);
+    const v = this.local(p);
     return v === undefined ? 'absent' : v === LOCAL_DIR ? 'dir' : 'nondir';
   }
 
   /** An output path that still holds this inode, if any: the layer may have replaced some since. */
   carrierOf(inode: number): string | undefined {
     const own = this.emitted.has(inode) ? this.inodePath.get(inode) : undefined;
-    for (const c of [own, ...(this.linked.get(inode) ?? [])]) if (c !== undefined && this.local.get(c) === inode) return c;
+    for (const c of [own, ...(this.linked.get(inode) ?? [])]) if (c !== undefined && this.local(c) === inode) return c;
     return undefined;
   }
 
@@ -179,20 +188,18 @@ class LayerState {
 
   /** Record `p` and its implied parents. A non-directory over a directory deletes what the layer had below it. */
   hold(p: string, value: number): void {
-    if (value !== LOCAL_DIR && this.local.get(p) === LOCAL_DIR) {
-      const prefix = `${p}/`;
-      for (const q of this.local.keys()) if (q.startsWith(prefix)) this.local.delete(q);
-    }
-    this.local.set(p, value);
+    if (value !== LOCAL_DIR && this.local(p) === LOCAL_DIR) this.table.dropLocalUnder(`${p}/`);
+    this.table.setLocal(p, value);
     for (const a of ancestors(p)) {
-      if (a === ROOT || this.local.get(a) === LOCAL_DIR) break;
-      this.local.set(a, LOCAL_DIR);
+      if (a === ROOT || this.local(a) === LOCAL_DIR) break;
+      this.table.setLocal(a, LOCAL_DIR);
     }
   }
 }
 
 export class Merger {
-  private readonly dec = new Decisions();
+  private readonly paths = new PathTable();
+  private readonly dec = new Decisions(this.paths);
   private readonly warn: WarningSink;
   private readonly scope: string | undefined;
   private readonly replaced: MergeOptions['replaced'];
@@ -246,7 +253,7 @@ export class Merger {
 
   private async *layer(k: number): AsyncGenerator<ContentEntry> {
     const layer = this.layers[k] as MergeLayer;
-    const st = new LayerState(this.replaced?.[k]);
+    const st = new LayerState(this.replaced?.[k], this.paths);
     let seq = 0;
     for await (const e of layer.entries()) {
       if (e.kind === 'whiteout') {
@@ -270,6 +277,7 @@ export class Merger {
       if (st.deferred.size > 0) yield* this.secondPass(k, st, layer);
     } finally {
       this.spool?.dropLayer(k);
+      this.paths.endLayer();
     }
   }
 
@@ -280,14 +288,14 @@ export class Merger {
       const bad = (why: string) => new WhiteoutError(what, `hardlink '${display(p)}' → '${display(e.target)}': ${why}`, 'input');
       if (e.target === p) throw bad('links to itself');
       if (isWithin(e.target, p)) throw bad('the link would replace the directory that holds its own target');
-      const t = st.local.get(e.target);
+      const t = st.local(e.target);
       if (t === undefined) throw bad('the target is not in this layer');
       if (t === LOCAL_DIR) throw bad('the target is a directory');
       inode = t;
       if (!st.inodePath.has(inode)) st.inodePath.set(inode, e.target);
     }
     // A non-directory over the layer's own directory deletes what the layer had below it so far.
-    const replacesOwnDir = e.kind !== 'dir' && st.local.get(p) === LOCAL_DIR;
+    const replacesOwnDir = e.kind !== 'dir' && st.local(p) === LOCAL_DIR;
     // Each costs a scan of what the layer holds; no real layer has any (layer.md D2), so a few are plenty.
     if (replacesOwnDir && ++st.replacements > MAX_REPLACEMENTS) {
       throw new WhiteoutError(what, `replaces more than ${MAX_REPLACEMENTS} of its own directories by non-directories; refusing such a malformed layer`, 'limit');
@@ -433,7 +441,7 @@ export class Merger {
     // or another file) are not this inode any more. Inodes are entry numbers, in order.
     const needed = new Map<number, [string, ...string[]]>();
     for (const inode of [...st.deferred.keys()].sort((a, b) => a - b)) {
-      const links = (st.deferred.get(inode) as string[]).filter((l) => st.local.get(l) === inode);
+      const links = (st.deferred.get(inode) as string[]).filter((l) => st.local(l) === inode);
       if (links.length > 0) needed.set(inode, links as [string, ...string[]]);
     }
     if (needed.size === 0) return;
