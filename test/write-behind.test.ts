@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { writeFileAtomic } from '../src/fs/atomic.js';
+import { pooledBuffer, whenFree } from '../src/fs/lease.js';
 import { WRITE_BEHIND_MIN, WriteBehind, writeBody } from '../src/fs/write-behind.js';
 
 let dir: string;
@@ -123,5 +125,46 @@ describe('write-behind (src/fs/write-behind.ts)', () => {
     await expect(writeBody(behind, fd, WRITE_BEHIND_MIN * 4, failing(), () => {})).rejects.toThrow('truncated layer');
     await behind.drain();
     expect(() => fs.fstatSync(fd)).toThrow(/EBADF/);
+  });
+});
+
+describe('writeFileAtomic with behind: true writes behind its producer (src/fs/atomic.ts)', () => {
+  /**
+   * One buffer filled again for every chunk, once the next is asked for: what pack and flatten's tar
+   * writer do. A pooled buffer is refilled only when its leases are given up (src/fs/lease.ts), as theirs are.
+   */
+  async function* refilled(total: number, into: Buffer): AsyncGenerator<Buffer> {
+    for (let off = 0; off < total; off += into.length) {
+      await new Promise<void>((r) => whenFree(into, r));
+      const n = Math.min(into.length, total - off);
+      for (let i = 0; i < n; i++) into[i] = (off + i) % 251;
+      yield into.subarray(0, n);
+    }
+  }
+
+  it('lands every byte from a refilled plain buffer (copied) and from a refilled pooled one (leased)', async () => {
+    const total = 40 * (1 << 20) + 12345;
+    // Keep the threadpool busy so the writes are still queued when the buffer is refilled.
+    const busy = Array.from({ length: 8 }, () => new Promise((r) => crypto.pbkdf2('x', 's', 200_000, 32, 'sha256', r)));
+    for (const [name, buf] of [
+      ['plain', Buffer.allocUnsafe(1 << 20)],
+      ['pooled', pooledBuffer(1 << 20)],
+    ] as const) {
+      const target = path.join(dir, `${name}.bin`);
+      await writeFileAtomic(target, false, refilled(total, buf), 0o644, { behind: true });
+      expect(fs.readFileSync(target).equals(expected(total)), name).toBe(true);
+    }
+    await Promise.all(busy);
+  });
+
+  it('a failing producer: the error, no file, no temp file, the writes ended first', async () => {
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield* pattern(3 << 20, 1 << 20);
+      throw new Error('producer broke');
+    }
+    for (const behind of [true, false]) {
+      await expect(writeFileAtomic(path.join(dir, 'out.bin'), false, failing(), 0o644, { behind })).rejects.toThrow('producer broke');
+      expect(fs.readdirSync(dir)).toEqual([]);
+    }
   });
 });

@@ -45,7 +45,7 @@ export function packCommand(report: Reporter): CommandModule<object, Args> {
         compression: a.compress as Compression,
         // The size is not known before the walk; a thread costs ~50 ms of the other core, hashing in line ~0.6 s per GB.
         hashInWorker: true,
-        // writeFileAtomic writes each chunk synchronously before asking for the next; standard output may queue it.
+        // writeFileAtomic is done with each chunk when it asks for the next (written, leased or copied); standard output may queue it.
         reuseChunks: a.output !== '-',
         // The digests are only shown, in the summary or --json: -q alone hashes nothing (~0.6 s of CPU per GB).
         digest: a.json || !a.quiet,
@@ -55,7 +55,8 @@ export function packCommand(report: Reporter): CommandModule<object, Args> {
         if (a.json) throw new WhiteoutError('--json', 'needs -o FILE: standard output carries the layer', 'usage');
         await writeStdout(packed.stream);
       } else {
-        await writeFileAtomic(a.output, a.force, packed.stream);
+        // Behind the walk: it reads every file on the main thread, and the writes then overlap it.
+        await writeFileAtomic(a.output, a.force, packed.stream, 0o644, { behind: true });
       }
       const r = packed.result();
       if (a.json) process.stdout.write(`${JSON.stringify({ output: a.output, diffID: r.diffID, digest: r.digest, size: r.size, uncompressedSize: r.uncompressedSize })}\n`);

@@ -42,7 +42,10 @@ export class WriteBehind {
    * asked for (src/io.ts ReadSourceOptions.reuse), so each is copied into a
    * buffer of this writer's own, which is used again once its write is done.
    */
-  constructor(private readonly copy = false) {}
+  constructor(
+    private readonly copy = false,
+    private readonly limits: { bytes: number; writes: number } = { bytes: MAX_BYTES, writes: MAX_WRITES },
+  ) {}
 
   private readonly spare: Buffer[] = [];
   private bytes = 0;
@@ -76,7 +79,7 @@ export class WriteBehind {
     } else {
       this.issue(fd, f, data, pos, release);
     }
-    return this.bytes > MAX_BYTES || this.writes > MAX_WRITES ? this.room() : undefined;
+    return this.full() ? this.room() : undefined;
   }
 
   /** No more data for `fd`: run `finish` (owner, mode, times, close) once its writes are done. */
@@ -108,10 +111,14 @@ export class WriteBehind {
     }
   }
 
+  private full(): boolean {
+    return this.bytes > this.limits.bytes || this.writes > this.limits.writes;
+  }
+
   private room(): Promise<void> {
     return new Promise<void>((resolve) => {
       this.wake = () => {
-        if (this.bytes > MAX_BYTES || this.writes > MAX_WRITES) return;
+        if (this.full()) return;
         this.wake = undefined;
         resolve();
       };

@@ -16,23 +16,41 @@ afterAll(() => stopHosts());
 /** A layer bigger than 1 MiB: a few files, so the failure comes mid-way, after output has started. */
 const BIG = T.tar(T.dir('d'), T.file('d/small', 'small'), ...Array.from({ length: 4 }, (_, i) => T.file(`d/big${i}`, Buffer.alloc(1 << 20, 0x61 + i))), T.file('.wh.gone'));
 
-type Cmd = 'unpack' | 'to-overlay' | 'flatten';
-const commands: Cmd[] = ['unpack', 'to-overlay', 'flatten'];
-const argsFor = (cmd: Cmd, layer: string, out: string): string[] =>
-  cmd === 'unpack' ? ['unpack', layer, '-o', out] : cmd === 'flatten' ? ['flatten', layer, '-o', out] : ['convert', layer, '--to', 'overlay', '-o', out];
+/** An upper dir for pack, as big as BIG's files. */
+function makeUpper(base: string): string {
+  const upper = path.join(base, 'upper');
+  fs.mkdirSync(upper, { recursive: true });
+  for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(upper, `big${i}`), Buffer.alloc(1 << 20, 0x61 + i));
+  return upper;
+}
+
+type Cmd = 'unpack' | 'to-overlay' | 'flatten' | 'flatten-tar' | 'pack';
+// flatten-tar and pack write a file behind their producer (src/fs/atomic.ts): the failed write must still end them.
+const commands: Cmd[] = ['unpack', 'to-overlay', 'flatten', 'flatten-tar', 'pack'];
+const argsFor = (cmd: Cmd, layer: string, out: string, upper: string): string[] =>
+  cmd === 'unpack'
+    ? ['unpack', layer, '-o', out]
+    : cmd === 'flatten'
+      ? ['flatten', layer, '-o', out]
+      : cmd === 'flatten-tar'
+        ? ['flatten', layer, '-o', `${out}.tar`]
+        : cmd === 'pack'
+          ? ['pack', upper, '-o', `${out}.tar`]
+          : ['convert', layer, '--to', 'overlay', '-o', out];
 
 describe('ENOSPC: a 1 MiB tmpfs', () => {
   for (const cmd of commands) {
     it(`${cmd}: exit 1, one line about space, no target, no temp dir`, { timeout: 60_000 }, async (ctx) => {
-      if (cmd === 'flatten') skipUnless(ctx, flattenWhy(), 'ENOSPC flatten');
+      if (cmd.startsWith('flatten')) skipUnless(ctx, flattenWhy(), 'ENOSPC flatten');
       const base = worldTemp('whiteout-enospc-');
       const mnt = path.join(base, 'mnt');
       try {
         skipUnless(ctx, mountTmpfs(mnt, 'size=1m'), `ENOSPC ${cmd}`);
         const layer = path.join(base, 'layer.tar');
         fs.writeFileSync(layer, BIG);
+        const upper = makeUpper(base);
         const out = path.join(mnt, 'out');
-        const r = await runCli(argsFor(cmd, layer, out), { env: { TMPDIR: mnt } });
+        const r = await runCli(argsFor(cmd, layer, out, upper), { env: { TMPDIR: mnt } });
         expect(failureProblems(r), show(r)).toEqual([]);
         expect(r.stderr).toMatch(/no space/i);
         expect(fs.readdirSync(mnt), 'left on the full file system').toEqual([]);
@@ -54,8 +72,8 @@ describe('EROFS', () => {
       const layer = path.join(base, 'layer.tar');
       fs.writeFileSync(layer, BIG);
       for (const cmd of commands) {
-        if (cmd === 'flatten' && !flattenAvailable()) continue;
-        const r = await runCli(argsFor(cmd, layer, path.join(mnt, 'out')));
+        if (cmd.startsWith('flatten') && !flattenAvailable()) continue;
+        const r = await runCli(argsFor(cmd, layer, path.join(mnt, 'out'), makeUpper(base)));
         expect(failureProblems(r), show(r)).toEqual([]);
         expect(r.stderr, show(r)).toMatch(/read-only/i);
         expect(fs.readdirSync(mnt)).toEqual([]);
@@ -98,8 +116,8 @@ describe('EACCES (as nobody)', () => {
       const parent = path.join(base, 'root-owned');
       fs.mkdirSync(parent, { mode: 0o755 });
       for (const cmd of commands) {
-        if (cmd === 'flatten' && !flattenAvailable()) continue;
-        const r = runAsNobody(argsFor(cmd, layer, path.join(parent, 'out')), { TMPDIR: base });
+        if (cmd.startsWith('flatten') && !flattenAvailable()) continue;
+        const r = runAsNobody(argsFor(cmd, layer, path.join(parent, 'out'), makeUpper(base)), { TMPDIR: base });
         expect(failureProblems(r), show(r)).toEqual([]);
         expect(r.stderr).toMatch(/permission denied/i);
         expect(fs.readdirSync(parent)).toEqual([]);
