@@ -7,7 +7,7 @@ export { type OverlayForm, type WhiteoutForm, defaultOverlayForm } from './overl
 
 // Whole operations.
 export { unpackLayer, type UnpackOptions, type UnpackResult } from './ops/unpack.js';
-export { packLayer, type PackOptions, type PackedLayer } from './ops/pack.js';
+export { packLayer, type PackOptions, type PackedLayer, type PackResult } from './ops/pack.js';
 export { convertToOci, convertToOverlay, type ConvertOptions } from './ops/convert.js';
 
 // Readers and writers, one per form, to pipe into each other.

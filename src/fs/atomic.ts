@@ -4,10 +4,10 @@
  * on failure and on SIGINT/SIGTERM (SPEC.md §Atomic output).
  */
 import fs from 'node:fs';
-import { writeAll } from './new-file.js';
-import { WriteBehind } from './write-behind.js';
 import path from 'node:path';
 import { WhiteoutError, hasCode } from '../errors.js';
+import { writeAll } from './new-file.js';
+import { WriteBehind } from './write-behind.js';
 
 const pending = new Set<string>();
 
@@ -120,16 +120,15 @@ export async function writeFileAtomic(target: string, force: boolean, data: Asyn
 
 /**
  * How far the writes of a file may run behind its producer: 8 MiB (eight
- * 1 MiB batches). pack -q measured the same with 32 MiB, and flatten's peak
- * memory is lower with 8.
+ * 1 MiB batches). pack -q measured the same with 32 MiB, which held 25 MB more.
  */
 const OUTPUT_AHEAD = { bytes: 8 << 20, writes: 8 };
 
 /**
  * Write `data` to a new file and close it. The writes go out on the
  * threadpool, up to 8 MiB ahead, while the producer makes the next chunks:
- * pack and flatten produce on the main thread, and writing 1.1 GB in line
- * (GNU tar's way) was ~40% of pack's main thread (SPEC.md §10). A chunk of a
+ * pack's walk produces on the main thread, and writing 1.1 GB in line (GNU
+ * tar's way) was ~40% of that thread (SPEC.md §10). A chunk of a
  * pooled buffer is leased until written, any other is copied, so a producer
  * may still fill a chunk again once it is asked for the next. The descriptor
  * is closed only after every write has ended, also on failure.
