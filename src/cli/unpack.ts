@@ -101,8 +101,9 @@ export function unpackCommand(report: Reporter): CommandModule<object, Args> {
       // Only sha256: it is what every image's config lists, and what the tar is hashed with.
       const diffID = a.diffId === undefined ? undefined : (await import('../image/digest.js')).parseDigest(a.diffId, '--diff-id');
       if (diffID && diffID.algorithm !== 'sha256') throw new WhiteoutError('--diff-id', 'only a sha256 diffID can be checked', 'usage');
-      // unpack is done with each chunk when it asks for the next, so the reads fill the same buffers again (SPEC.md §10).
-      const result = await (await import('../ops/unpack.js')).unpackLayer(readSource(a.layer, { reuse: true }), a.output, {
+      // unpack is done with each chunk when it asks for the next, so the reads fill the same buffers again; they run
+      // in line, as the threadpool is busy with the write-behind's big bodies (SPEC.md §10).
+      const result = await (await import('../ops/unpack.js')).unpackLayer(readSource(a.layer, { reuse: true, inLine: true }), a.output, {
         form,
         idMap,
         volatileSource: true,

@@ -96,14 +96,31 @@ describe('hashing on the shared thread', () => {
 });
 
 describe('readSource read-ahead', () => {
-  it('reads a file of any size exactly, in order', async () => {
+  it('reads a file of any size exactly, in order (ahead on the threadpool, or in line)', async () => {
     await withTmp(async (dir) => {
       for (const n of [0, 1, (1 << 20) - 1, 1 << 20, (5 << 20) + 7]) {
         const data = randomBytes(n);
         const f = join(dir, `f${n}`);
         writeFileSync(f, data);
         expect((await collect(readSource(f))).equals(data)).toBe(true);
+        expect((await collect(readSource(f, { inLine: true }))).equals(data), `in line, ${n}`).toBe(true);
       }
+    });
+  });
+
+  it('in line with reuse, a consumer done with each chunk gets every byte from two buffers', async () => {
+    await withTmp(async (dir) => {
+      const data = randomBytes((13 << 20) + 5);
+      const f = join(dir, 'inline');
+      writeFileSync(f, data);
+      const parts: Buffer[] = [];
+      const backings = new Set<ArrayBufferLike>();
+      for await (const c of readSource(f, { reuse: true, inLine: true })) {
+        parts.push(Buffer.from(c));
+        backings.add(c.buffer);
+      }
+      expect(Buffer.concat(parts).equals(data)).toBe(true);
+      expect(backings.size).toBeLessThanOrEqual(2);
     });
   });
 
