@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WhiteoutError, hasCode } from '../errors.js';
 import { writeAll } from './new-file.js';
-import { WriteBehind } from './write-behind.js';
+import { WriteBehind, writeAllBehind } from './write-behind.js';
 
 const pending = new Set<string>();
 
@@ -135,19 +135,12 @@ const OUTPUT_AHEAD = { bytes: 8 << 20, writes: 8 };
  */
 async function writeBehind(fd: number, data: AsyncIterable<Buffer>): Promise<void> {
   const behind = new WriteBehind(true, OUTPUT_AHEAD);
-  behind.open(fd);
   let failure: { e: unknown } | undefined;
   try {
-    let pos = 0;
-    for await (const chunk of data) {
-      const wait = behind.write(fd, chunk, pos);
-      pos += chunk.length;
-      if (wait) await wait;
-    }
+    await writeAllBehind(behind, fd, data, () => fs.closeSync(fd));
   } catch (e) {
     failure = { e };
   }
-  behind.end(fd, () => fs.closeSync(fd));
   try {
     await behind.drain();
   } catch (e) {

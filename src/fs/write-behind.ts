@@ -205,6 +205,22 @@ export async function writeBody(
     finish();
     return pos;
   }
+  return writeAllBehind(behind, fd, body, finish, wrap);
+}
+
+/**
+ * Queue all of `body` for `fd` from its start, then `finish` the file once it
+ * is written (see `end`). On a failing body the file is closed once its queued
+ * writes are done, and the error thrown. Returns the bytes queued.
+ */
+export async function writeAllBehind(
+  behind: WriteBehind,
+  fd: number,
+  body: AsyncIterable<Buffer>,
+  finish: () => void,
+  wrap?: (e: unknown) => unknown,
+): Promise<number> {
+  let pos = 0;
   behind.open(fd, wrap);
   try {
     for await (const chunk of body) {

@@ -14,16 +14,16 @@ import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { lease } from '../fs/lease.js';
 
-export interface DigestedStream {
-  stream: AsyncIterable<Buffer>;
-  /** "sha256:<hex>" and the byte count; only once `stream` has been read to the end. */
-  result: () => { digest: string; size: number };
-}
-
 /** A stream measured as it passes: always counted, hashed when asked. */
 export interface MeasuredStream {
   stream: AsyncIterable<Buffer>;
+  /** The byte count and, when hashed, "sha256:<hex>"; only once `stream` has been read to the end. */
   result: () => { digest?: string; size: number };
+}
+
+/** A measured stream that is always hashed. */
+export interface DigestedStream extends MeasuredStream {
+  result: () => { digest: string; size: number };
 }
 
 export interface DigestOptions {
