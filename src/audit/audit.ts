@@ -17,6 +17,7 @@
 import type { ContentEntry, Entry } from '../entry.js';
 import { WhiteoutError, type WarningSink } from '../errors.js';
 import { ROOT, ancestors, display, isWithin } from '../paths.js';
+import { PathMap } from '../path-index.js';
 import { HIDES_BELOW, HIDES_DIR, HIDES_NONDIR, HideIndex, type HiddenReason, type Hider } from './hide-index.js';
 import type { Finding } from './secret-rules.js';
 import { DEFAULT_SCAN_BYTES, type SecretMatcher, scanBody } from './secret-scan.js';
@@ -106,7 +107,7 @@ const seqOf = (v: number) => Math.floor(v / 2);
 /** One layer's pass. */
 class LayerPass {
   /** Every path the layer holds now, explicit or implied. */
-  readonly local = new Map<string, number>();
+  readonly local = new PathMap();
   /** Paths where a directory replaced a non-directory of this layer: that one hid a lower directory. */
   readonly wasNonDir = new Set<string>();
   readonly whiteouts: string[] = [];
@@ -142,12 +143,9 @@ class LayerPass {
     if (++this.replacements > MAX_REPLACEMENTS) {
       throw new WhiteoutError(what, `replaces more than ${MAX_REPLACEMENTS} of its own directories by non-directories; refusing such a malformed layer`, 'limit');
     }
-    const prefix = `${p}/`;
-    for (const [q, v] of this.local) {
-      if (!q.startsWith(prefix)) continue;
+    this.local.deleteUnder(`${p}/`, (v) => {
       if (v !== IMPLIED) this.sameLayer(seqOf(v));
-      this.local.delete(q);
-    }
+    });
   }
 }
 
@@ -341,7 +339,7 @@ export class Auditor {
         st.local.set(a, IMPLIED);
       }
     }
-    for (const [p, v] of st.local) {
+    for (const [p, v] of st.local.entries()) {
       this.idx.set(p, HIDES_NONDIR, over);
       if (!isDirValue(v) || st.wasNonDir.has(p)) {
         this.idx.set(p, HIDES_DIR, over);

@@ -7,9 +7,11 @@
  * nearest hider, which is the one a hidden entry reports (SPEC.md §15).
  *
  * Memory is one number per path of the image: three 16-bit slots packed in a
- * double (48 bits, exact), `(layer + 1) * 4 + reason` each, 0 for none.
+ * double (48 bits, exact), `(layer + 1) * 4 + reason` each, 0 for none, in a
+ * PathMap (outside the JS heap).
  */
 import { WhiteoutError } from '../errors.js';
+import { PathMap } from '../path-index.js';
 import { ancestors } from '../paths.js';
 
 export type HiddenReason = 'whiteout' | 'opaque' | 'overwritten';
@@ -54,7 +56,11 @@ function better(a: number, b: number): number {
 }
 
 export class HideIndex {
-  private readonly m = new Map<string, number>();
+  private readonly m = new PathMap();
+
+  private get(p: string): number {
+    return this.m.get(p) ?? 0;
+  }
 
   static checkLayerCount(n: number): void {
     if (n > MAX_LAYERS) throw new WhiteoutError('image', `has ${n} layers; the audit handles at most ${MAX_LAYERS}`, 'limit');
@@ -62,7 +68,7 @@ export class HideIndex {
 
   /** Layer `h.layer` hides what `slot` says at `p` for every layer below it. */
   set(p: string, slot: Slot, h: Hider): void {
-    const packed = this.m.get(p) ?? 0;
+    const packed = this.get(p);
     const old = slotOf(packed, slot);
     const v = encode(h);
     // Same layer: keep the stronger reason; a lower layer always replaces.
@@ -72,11 +78,8 @@ export class HideIndex {
 
   /** The nearest layer above that hides a `dir` (or non-directory) entry at `p`, if any. */
   hiderOf(p: string, dir: boolean): Hider | undefined {
-    let best = slotOf(this.m.get(p) ?? 0, dir ? HIDES_DIR : HIDES_NONDIR);
-    for (const a of ancestors(p)) {
-      const packed = this.m.get(a);
-      if (packed !== undefined) best = better(best, slotOf(packed, HIDES_BELOW));
-    }
+    let best = slotOf(this.get(p), dir ? HIDES_DIR : HIDES_NONDIR);
+    for (const a of ancestors(p)) best = better(best, slotOf(this.get(a), HIDES_BELOW));
     return decode(best);
   }
 

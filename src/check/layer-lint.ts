@@ -10,6 +10,7 @@
 import { WhiteoutError } from '../errors.js';
 import { planOpaque, planWhiteouts, type PathKind } from '../layer/rules.js';
 import type { Limits } from '../layer/limits.js';
+import { PathMap } from '../path-index.js';
 import { AUFS_META_PREFIX, OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, ancestors, baseOf, display, isValidUtf8, join, parentOf } from '../paths.js';
 import { readTar } from '../tar/read.js';
 import type { TarEntryInfo } from '../tar/types.js';
@@ -53,10 +54,11 @@ const BLOCK = 512;
  * peaked at ~205 MB). Blocks, not bytes: byte offset × 8 passes 2^31 past
  * 256 MB of tar, and every such value became a 16-byte heap number (11 MB for
  * a million paths). An offset off the block grid (none from a tar reader) is
- * kept exactly, as a negative number.
+ * kept exactly, as a negative number. The map is a PathMap, outside the JS
+ * heap.
  */
 export class Items {
-  private readonly m = new Map<string, number>();
+  private readonly m = new PathMap();
 
   get(p: string): Item | undefined {
     const v = this.m.get(p);
@@ -72,7 +74,8 @@ export class Items {
     this.m.set(p, it.offset % BLOCK === 0 ? (it.offset / BLOCK) * 8 + low : -(it.offset * 8 + low) - 1);
   }
 
-  keys(): IterableIterator<string> {
+  /** Every path, in the order it was first set. */
+  keys(): Generator<string> {
     return this.m.keys();
   }
 }

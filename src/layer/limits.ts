@@ -4,9 +4,10 @@
  * sane default and a CLI flag to raise it. No symlink-hop limit is needed:
  * whiteout never follows a symlink from a layer.
  */
-import type { Entry } from '../entry.js';
+import type { ContentEntry, Entry } from '../entry.js';
 import { WhiteoutError } from '../errors.js';
 import { ancestors, display, isWithin } from '../paths.js';
+import { PathMap } from '../path-index.js';
 
 export interface Limits {
   /** Largest PAX extended header or GNU long name, in bytes. */
@@ -77,23 +78,46 @@ export async function* checkByteLimit(source: AsyncIterable<Buffer>, limits: Lim
  * A tar-to-tar converter writes no files, so nothing on disk catches a hard link
  * that points nowhere; this does (SPEC.md §2). The target must be a
  * non-directory written earlier in the same layer and still there.
+ *
+ * What it keeps is one bit a path (a non-directory now), in a PathMap it may
+ * share with a writer that indexes the same paths (writeOverlayTar): one index
+ * of a million paths, not two.
  */
-export async function* checkHardlinks(entries: AsyncIterable<Entry>, what: string): AsyncGenerator<Entry> {
-  const kinds = new Map<string, 'dir' | 'nondir'>();
-  for await (const e of entries) {
-    if (e.kind === 'whiteout' || e.kind === 'opaque') {
-      yield e;
-      continue;
-    }
+export class HardlinkCheck {
+  constructor(
+    private readonly what: string,
+    private readonly kinds: PathMap = new PathMap(),
+    private readonly nondirBit = 1,
+  ) {}
+
+  private isNondir(p: string): boolean {
+    return ((this.kinds.get(p) ?? 0) & this.nondirBit) !== 0;
+  }
+
+  private mark(p: string, nondir: boolean): void {
+    const v = this.kinds.get(p) ?? 0;
+    this.kinds.set(p, nondir ? v | this.nondirBit : v & ~this.nondirBit);
+  }
+
+  /** Check a content entry's hard link (throws), then record the entry. */
+  see(e: ContentEntry): void {
     if (e.kind === 'hardlink') {
       const t = e.target;
-      const bad = (why: string) => new WhiteoutError(what, `hardlink '${display(e.path)}' → '${display(t)}': ${why}`, 'input');
-      if (kinds.get(t) !== 'nondir' || isWithin(t, e.path)) throw bad('the target is not an earlier file of this layer');
-      for (const a of ancestors(t)) if (kinds.get(a) === 'nondir') throw bad('the target is not an earlier file of this layer');
+      const bad = (why: string) => new WhiteoutError(this.what, `hardlink '${display(e.path)}' → '${display(t)}': ${why}`, 'input');
+      if (!this.isNondir(t) || isWithin(t, e.path)) throw bad('the target is not an earlier file of this layer');
+      for (const a of ancestors(t)) if (this.isNondir(a)) throw bad('the target is not an earlier file of this layer');
     }
     // An entry's implied parents are directories from here on, whatever stood there before.
-    for (const p of ancestors(e.path)) kinds.set(p, 'dir');
-    kinds.set(e.path, e.kind === 'dir' ? 'dir' : 'nondir');
+    for (const p of ancestors(e.path)) this.mark(p, false);
+    this.mark(e.path, e.kind !== 'dir');
+  }
+}
+
+/** Entries with every hard link checked (HardlinkCheck). */
+export async function* checkHardlinks(entries: AsyncIterable<Entry>, what: string): AsyncGenerator<Entry> {
+  const check = new HardlinkCheck(what);
+  for await (const e of entries) {
+    if (e.kind !== 'whiteout' && e.kind !== 'opaque') check.see(e);
     yield e;
   }
 }

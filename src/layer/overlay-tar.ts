@@ -13,6 +13,8 @@ import { readTar } from '../tar/read.js';
 import type { TarHeader, TarLimits, TarWriteEntry } from '../tar/types.js';
 import { writeTar } from '../tar/write.js';
 import { activeNamespace, escapeXattrs, splitDiskXattrs } from '../overlay/forms.js';
+import { PathMap } from '../path-index.js';
+import { HardlinkCheck } from './limits.js';
 import { planOpaque, planWhiteouts, type PathKind } from './rules.js';
 import { contentEntry, where } from './oci-read.js';
 import { contentHeader, markerHeader } from './oci-write.js';
@@ -78,37 +80,45 @@ export async function* writeOverlayTar(open: () => AsyncIterable<Entry>, opts: O
   // Pass 1: what the layer holds. A path the layer ever puts a non-directory at stays 'nondir':
   // that entry replaced the lower path whole, so the rules drop markers at and below it, even if a
   // directory comes back there later (it is fresh) — markers hit the lower layers first.
-  const kinds = new Map<string, PathKind>();
-  const explicitDirs = new Set<string>();
+  // One number a path, in a PathMap (outside the JS heap: two Maps and a Set of a million paths took
+  // convert past 300 MB): the bits below.
+  const paths = new PathMap();
   const whiteouts = new Set<string>();
   const opaque = new Set<string>();
   // Directories that replace a non-directory the same layer wrote first: new and opaque (SPEC §6).
   const fresh = new Set<string>();
+  // A tar-to-tar writer is where a hard link that points nowhere would go unnoticed (SPEC.md §2).
+  const hardlinks = new HardlinkCheck(opts.name, paths, NONDIR_NOW);
+  const isNondir = (p: string) => ((paths.get(p) ?? 0) & NONDIR) !== 0;
+  const explicitDir = (p: string) => ((paths.get(p) ?? 0) & EXPLICIT_DIR) !== 0;
   for await (const e of open()) {
     if (e.kind === 'whiteout') whiteouts.add(e.path);
     else if (e.kind === 'opaque') opaque.add(e.path);
     else {
+      hardlinks.see(e);
       for (const a of ancestors(e.path)) {
-        if (kinds.get(a) === 'nondir') fresh.add(a);
-        else kinds.set(a, 'dir');
+        if (isNondir(a)) fresh.add(a);
+        else if (!paths.has(a)) paths.set(a, 0);
       }
-      if (e.kind === 'dir' && kinds.get(e.path) === 'nondir') fresh.add(e.path);
+      if (e.kind === 'dir' && isNondir(e.path)) fresh.add(e.path);
       // A non-directory removes what this layer had at and below its path.
       if (e.kind !== 'dir') for (const d of fresh) if (isWithin(d, e.path)) fresh.delete(d);
-      if (e.kind !== 'dir') kinds.set(e.path, 'nondir');
-      else if (!kinds.has(e.path)) kinds.set(e.path, 'dir');
-      if (e.kind === 'dir') explicitDirs.add(e.path);
+      const v = paths.get(e.path) ?? 0;
+      paths.set(e.path, e.kind === 'dir' ? v | EXPLICIT_DIR : v | NONDIR);
       if (e.kind === 'file') for await (const _ of e.body) void _;
     }
   }
   if (opaque.has(ROOT)) {
     throw new WhiteoutError(opts.name, `'${OPAQUE_MARKER}' at the layer root: overlayfs cannot make a layer root opaque`, 'unrepresentable');
   }
-  const kindOf = (p: string): PathKind => kinds.get(p) ?? 'absent';
+  const kindOf = (p: string): PathKind => {
+    const v = paths.get(p);
+    return v === undefined ? 'absent' : v & NONDIR ? 'nondir' : 'dir';
+  };
   const opaquePlan = await planOpaque(opaque, kindOf);
   opaque.clear();
   for (const d of opaquePlan.kept) opaque.add(d);
-  for (const d of opaque) for (const a of [d, ...ancestors(d)]) kinds.set(a, 'dir');
+  for (const d of opaque) for (const a of [d, ...ancestors(d)]) paths.set(a, (paths.get(a) ?? 0) & ~NONDIR);
   const plan = await planWhiteouts(whiteouts, opaque, kindOf);
   for (const d of plan.madeOpaque) opaque.add(d);
   for (const d of fresh) opaque.add(d);
@@ -134,14 +144,14 @@ export async function* writeOverlayTar(open: () => AsyncIterable<Entry>, opts: O
         if (stored.has(e.path) && !written.has(e.path)) {
           written.add(e.path);
           yield { header: deviceHeader(e.path) };
-        } else if (opaque.has(e.path) && !explicitDirs.has(e.path) && !fresh.has(e.path) && !written.has(e.path)) {
+        } else if (opaque.has(e.path) && !explicitDir(e.path) && !fresh.has(e.path) && !written.has(e.path)) {
           written.add(e.path);
           yield syntheticDir(e.path);
         }
         continue;
       }
       if (e.kind === 'opaque') {
-        if (opaque.has(e.path) && !explicitDirs.has(e.path) && !fresh.has(e.path) && !written.has(e.path)) {
+        if (opaque.has(e.path) && !explicitDir(e.path) && !fresh.has(e.path) && !written.has(e.path)) {
           written.add(e.path);
           yield syntheticDir(e.path);
         }
@@ -174,6 +184,11 @@ export async function* writeOverlayTar(open: () => AsyncIterable<Entry>, opts: O
  * ignore an unknown PAX record.
  */
 export const IMPLIED_RECORD = 'WHITEOUT.implied';
+
+/** writeOverlayTar's bits for a path: the layer ever had a non-directory there; had an entry for the directory; a non-directory is there now (HardlinkCheck's). */
+const NONDIR = 1;
+const EXPLICIT_DIR = 2;
+const NONDIR_NOW = 4;
 
 /** A whiteout in the overlay form: a 0/0 character device, mode 0, owner 0:0, mtime 0. */
 function deviceHeader(path: string): TarHeader {

@@ -44,13 +44,11 @@ export function convertToOverlay(open: () => AsyncIterable<Buffer>, opts: Conver
     warn?.(m);
   };
   const limits = resolveLimits(opts.limits);
+  // writeOverlayTar checks the hard links itself, in the index it keeps of the layer's paths.
   const read = () =>
-    checkHardlinks(
-      checkEntryLimits(
+    checkEntryLimits(
       readOciLayer(checkByteLimit(decompress(open(), { name }), limits, name), { name, onWarning: once, limits: { maxHeaderBytes: limits.maxHeaderBytes } }),
       limits,
-      name,
-      ),
       name,
     );
   return writeOverlayTar(read, {

@@ -4,11 +4,12 @@
  * flags) and, for the layer being read, what that layer holds there.
  *
  * The merge keeps a slot for every path of the image, so this is where its
- * memory goes. One map from path to slot and three typed arrays: a path costs
- * one map entry (~28 bytes) and 12 bytes of numbers. The decisions and the
- * layer's own view were two maps of their own: at 1,000,000 paths two 29 MB
- * tables, and two growing at once (SPEC.md §10).
+ * memory goes. A PathIndex numbers the paths outside the JS heap and three
+ * typed arrays hold the values: a path costs its bytes, ~24 bytes of index and
+ * 12 of numbers. The decisions and the layer's own view were two maps of their
+ * own, then one `Map<string, number>` (SPEC.md §10).
  */
+import { PathIndex, ensureLength } from '../path-index.js';
 
 export const DIR = 0;
 export const NONDIR = 1;
@@ -30,47 +31,35 @@ export interface Decision {
 }
 
 export class PathTable {
-  private readonly slots = new Map<string, number>();
-  private readonly free: number[] = [];
-  private used = 0;
-  /** Per slot: the packed decision, or NO_DECISION. */
+  private readonly paths = new PathIndex();
+  /** Per id: the packed decision, or NO_DECISION. */
   private decision = new Int32Array(1024);
-  /** Per slot: the current layer's value, valid only while `owner` is the current layer's pass. */
+  /** Per id: the current layer's value, valid only while `owner` is the current layer's pass. */
   private local = new Int32Array(1024);
   private owner = new Uint32Array(1024);
   /** Numbers the layers' passes (never 0, the owner of no pass): a new one makes every value of the one before stale at once. */
   private pass = 1;
-  /** Slots that hold only a layer value: swept once they are many (`endLayer`). */
+  /** Paths that hold only a layer value: swept once they are many (`endLayer`). */
   private undecided = 0;
 
   private make(p: string): number {
-    let s = this.slots.get(p);
-    if (s !== undefined) return s;
-    s = this.free.pop() ?? this.used++;
-    if (s >= this.decision.length) this.grow();
+    const before = this.paths.size;
+    const s = this.paths.add(p);
+    if (this.paths.size === before) return s;
+    if (s >= this.decision.length) {
+      this.decision = ensureLength(this.decision, s + 1);
+      this.local = ensureLength(this.local, s + 1);
+      this.owner = ensureLength(this.owner, s + 1);
+    }
     this.decision[s] = NO_DECISION;
     this.owner[s] = 0;
     this.undecided++;
-    this.slots.set(p, s);
     return s;
   }
 
-  private grow(): void {
-    const n = this.decision.length * 2;
-    const d = new Int32Array(n);
-    d.set(this.decision);
-    this.decision = d;
-    const l = new Int32Array(n);
-    l.set(this.local);
-    this.local = l;
-    const o = new Uint32Array(n);
-    o.set(this.owner);
-    this.owner = o;
-  }
-
   getDecision(p: string): number | undefined {
-    const s = this.slots.get(p);
-    if (s === undefined) return undefined;
+    const s = this.paths.find(p);
+    if (s < 0) return undefined;
     const v = this.decision[s]!;
     return v === NO_DECISION ? undefined : v;
   }
@@ -88,8 +77,8 @@ export class PathTable {
 
   /** The current layer's value at `p`, if it set one. */
   getLocal(p: string): number | undefined {
-    const s = this.slots.get(p);
-    return s !== undefined && this.owner[s] === this.pass ? this.local[s] : undefined;
+    const s = this.paths.find(p);
+    return s >= 0 && this.owner[s] === this.pass ? this.local[s] : undefined;
   }
 
   setLocal(p: string, v: number): void {
@@ -100,7 +89,7 @@ export class PathTable {
 
   /** Forget the current layer's values for every path that starts with `prefix` (a scan of every path). */
   dropLocalUnder(prefix: string): void {
-    for (const [p, s] of this.slots) if (this.owner[s] === this.pass && p.startsWith(prefix)) this.owner[s] = 0;
+    for (const s of this.paths.ids()) if (this.owner[s] === this.pass && this.paths.startsWith(s, prefix)) this.owner[s] = 0;
   }
 
   /**
@@ -110,12 +99,8 @@ export class PathTable {
    */
   endLayer(): void {
     this.pass++;
-    if (this.undecided < 4096 || this.undecided * 4 < this.slots.size) return;
-    for (const [p, s] of this.slots) {
-      if (this.decision[s] !== NO_DECISION) continue;
-      this.slots.delete(p);
-      this.free.push(s);
-    }
+    if (this.undecided < 4096 || this.undecided * 4 < this.paths.size) return;
+    for (const s of this.paths.ids()) if (this.decision[s] === NO_DECISION) this.paths.removeId(s);
     this.undecided = 0;
   }
 }

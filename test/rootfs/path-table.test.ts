@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DIR, Decisions, NONDIR, PathTable } from '../../src/rootfs/decisions.js';
+import type { PathIndex } from '../../src/path-index.js';
 
 describe('PathTable', () => {
   it("a layer's values last for its pass only; decisions stay", () => {
@@ -49,7 +50,8 @@ describe('PathTable', () => {
     for (let i = 0; i < 100; i++) expect(d.get(`kept/${i}`)).toEqual({ layer: 2, kind: NONDIR, sealed: false, pending: false });
     expect(t.getLocal('new/9999')).toBe(5);
     // The table did not grow past what was live: the swept slots were reused.
-    expect((t as unknown as { used: number }).used).toBe(10_100);
-    expect((t as unknown as { slots: Map<string, number> }).slots.size).toBe(10_100);
+    const paths = (t as unknown as { paths: PathIndex }).paths;
+    expect(paths.idLimit).toBe(10_100);
+    expect(paths.size).toBe(10_100);
   });
 });
