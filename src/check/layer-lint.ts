@@ -12,7 +12,7 @@ import { planOpaque, planWhiteouts, type PathKind } from '../layer/rules.js';
 import type { Limits } from '../layer/limits.js';
 import { PathMap } from '../path-index.js';
 import { AUFS_META_PREFIX, OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, ancestors, baseOf, display, isValidUtf8, join, parentOf } from '../paths.js';
-import { readTar } from '../tar/read.js';
+import { type UnknownEntry, readTar } from '../tar/read.js';
 import type { TarEntryInfo } from '../tar/types.js';
 import { type At, type Finding, finding } from './finding.js';
 import type { MergedTree, TreeKind } from './merged-tree.js';
@@ -111,6 +111,16 @@ class LayerLint {
 
   private add(rule: RuleId, message: string, at: At): void {
     this.o.report(finding(rule, message, at, this.o.layer));
+  }
+
+  /** An entry of a type flag no reader here knows: the reader skips it by its size and goes on. */
+  unknownType(u: UnknownEntry): void {
+    const p = parseRawName(u.name).path;
+    this.add(
+      'unknown-type',
+      `type flag '${u.flag}' is not a POSIX or GNU entry type: GNU tar extracts it as a regular file, moby and containerd refuse the layer, whiteout's converters too; skipped by its size`,
+      { entry: p ?? u.name, offset: u.offset },
+    );
   }
 
   /** False when a limit stops the pass. */
@@ -366,7 +376,8 @@ export async function lintLayerTar(tar: AsyncIterable<Buffer>, o: LintLayerOptio
   const lint = new LayerLint(o);
   let end: LintEnd = { complete: true };
   try {
-    for await (const t of readTar(tar, { name: o.what, limits: { maxHeaderBytes: o.limits.maxHeaderBytes } })) {
+    const onUnknownType = (u: UnknownEntry) => lint.unknownType(u);
+    for await (const t of readTar(tar, { name: o.what, limits: { maxHeaderBytes: o.limits.maxHeaderBytes }, onUnknownType })) {
       if (!lint.entry(t.header)) {
         end = { complete: false, stoppedBy: 'limit' };
         break;

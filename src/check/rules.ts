@@ -52,7 +52,8 @@ export const RULES = {
   'device-range': r('error', '§16', 'device numbers that Linux cannot hold (major > 4095 or minor > 1048575)'),
   'sparse-file': r('warning', '§9', 'a file stored sparse'),
   truncated: r('error', '§9', 'the tar ends in the middle of an entry'),
-  'bad-tar': r('error', '§9', 'a header the tar reader cannot read (checksum, type, PAX record…)'),
+  'bad-tar': r('error', '§9', 'a header the tar reader cannot read (checksum, PAX record…)'),
+  'unknown-type': r('error', '§9', 'an entry whose type flag is none of POSIX\'s or GNU\'s (skipped by its size; the pass goes on)'),
   limit: r('error', '§11', 'a layer over a --max-* limit; the rest of it is not checked'),
   // Images
   'digest-mismatch': r('error', '§13.1', "a blob whose digest or size is not its descriptor's"),

@@ -14,6 +14,28 @@ export interface ReadTarOptions {
   /** Names the stream in error messages (e.g. the layer's file name). */
   name?: string;
   limits?: Partial<TarLimits>;
+  /**
+   * An entry whose type flag is none of POSIX's or GNU's is an error unless
+   * this is given: then it is told of the entry, which is skipped by its size
+   * (as Go's archive/tar reads an unknown type: with data), and reading goes on.
+   * For a linter that must see the whole tar (check).
+   */
+  onUnknownType?: (u: UnknownEntry) => void;
+}
+
+/** An entry of a type flag the reader does not know. */
+export interface UnknownEntry {
+  /** The flag as one printable char, or `\xNN`. */
+  flag: string;
+  name: string;
+  /** Offset of the entry's first header (its extension headers included). */
+  offset: number;
+}
+
+/** What the reader found next: an entry, or (with onUnknownType) only the body state of one it skips. */
+interface Found {
+  entry?: TarReadEntry;
+  state: BodyState;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -197,7 +219,12 @@ function bodyOf(src: ByteSource, st: BodyState): AsyncIterable<Buffer> & InMemor
   };
 }
 
-function typeOf(flag: number, name: string, where: string, at: number): TarType {
+function shownFlag(flag: number): string {
+  return flag >= 0x20 && flag < 0x7f ? String.fromCharCode(flag) : `\\x${flag.toString(16).padStart(2, '0')}`;
+}
+
+/** The type of a POSIX or GNU type flag; undefined for any other. */
+function knownType(flag: number, name: string): TarType | undefined {
   switch (flag) {
     case 0x30: // '0'
     case 0x37: // '7' contiguous file
@@ -217,11 +244,15 @@ function typeOf(flag: number, name: string, where: string, at: number): TarType 
       return 'dir';
     case 0x36:
       return 'fifo';
-    default: {
-      const shown = flag >= 0x20 && flag < 0x7f ? String.fromCharCode(flag) : `\\x${flag.toString(16).padStart(2, '0')}`;
-      throw new WhiteoutError(where, `unsupported tar entry type '${shown}' at offset ${at}`, 'input');
-    }
+    default:
+      return undefined;
   }
+}
+
+function typeOf(flag: number, name: string, where: string, at: number): TarType {
+  const t = knownType(flag, name);
+  if (t === undefined) throw new WhiteoutError(where, `unsupported tar entry type '${shownFlag(flag)}' at offset ${at}`, 'input');
+  return t;
 }
 
 /** 'x' (PAX), 'L' (GNU long name), 'K' (GNU long link): headers that describe the entry after them. */
@@ -250,6 +281,7 @@ class TarReader {
     private readonly src: ByteSource,
     private readonly where: string,
     private readonly limits: TarLimits,
+    private readonly onUnknownType?: (u: UnknownEntry) => void,
   ) {}
 
   private fail(why: string, code: 'input' | 'limit' = 'input'): never {
@@ -268,7 +300,7 @@ class TarReader {
    * (ustar, GNU long names, PAX) whole and it is not sparse; undefined, with
    * nothing consumed, when `next` must do it.
    */
-  nextSync(): { entry: TarReadEntry; state: BodyState } | null | undefined {
+  nextSync(): Found | null | undefined {
     const src = this.src;
     const start = src.mark();
     let p: Pending | undefined;
@@ -304,7 +336,7 @@ class TarReader {
   }
 
   /** The next entry, or null at the end of the archive. */
-  async next(): Promise<{ entry: TarReadEntry; state: BodyState } | null> {
+  async next(): Promise<Found | null> {
     const src = this.src;
     let p: Pending | undefined;
     for (;;) {
@@ -355,9 +387,13 @@ class TarReader {
   }
 
   /** A non-sparse entry (the synchronous path). */
-  private plainEntry(raw: RawHeader, at: number, p: Pending): { entry: TarReadEntry; state: BodyState } {
+  private plainEntry(raw: RawHeader, at: number, p: Pending): Found {
     const h = this.info(raw, p);
     if (p.pax) applyPax(h, p.pax, this.where, p.paxAt);
+    if (this.onUnknownType && knownType(raw.typeflag, h.name) === undefined) {
+      this.onUnknownType({ flag: shownFlag(raw.typeflag), name: h.name, offset: p.start });
+      return { state: { remaining: h.size, pad: padding(h.size), stale: false } };
+    }
     h.type = typeOf(raw.typeflag, h.name, this.where, at);
     // Only regular files carry data, whatever the size field says: Go's
     // archive/tar (containerd, moby) reads every other type as header-only.
@@ -388,7 +424,7 @@ class TarReader {
     };
   }
 
-  private async entry(raw: RawHeader, block: Buffer, at: number, p: Pending): Promise<{ entry: TarReadEntry; state: BodyState }> {
+  private async entry(raw: RawHeader, block: Buffer, at: number, p: Pending): Promise<Found> {
     const fmt = p.pax ? paxSparseFormat(p.pax, this.where, p.paxAt) : undefined;
     if (raw.typeflag !== 0x53 && !fmt) return this.plainEntry(raw, at, p);
     const h = this.info(raw, p);
@@ -475,7 +511,7 @@ export async function* readTar(source: AsyncIterable<Buffer>, opts: ReadTarOptio
   const where = opts.name ?? 'tar archive';
   const limits: TarLimits = { ...defaultTarLimits, ...opts.limits };
   const src = new ByteSource(source[Symbol.asyncIterator](), where);
-  const reader = new TarReader(src, where, limits);
+  const reader = new TarReader(src, where, limits, opts.onUnknownType);
   let failed = false;
   try {
     let prev: BodyState | undefined;
@@ -488,7 +524,7 @@ export async function* readTar(source: AsyncIterable<Buffer>, opts: ReadTarOptio
       if (next === undefined) next = await reader.next();
       if (!next) break;
       prev = next.state;
-      yield next.entry;
+      if (next.entry) yield next.entry;
     }
     await src.drain();
   } catch (e) {

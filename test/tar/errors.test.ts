@@ -101,6 +101,23 @@ describe('readTar on bad input', () => {
     expect(e.why).toBe(`unsupported tar entry type '${flag}' at offset 1024`);
   });
 
+  it.each([512, 100_000])('with onUnknownType, tells of an unknown entry, skips its data (PAX size winning) and reads on (chunks of %i)', async (chunk) => {
+    const ok = (await writeAll([file('ok', 'x')])).subarray(0, 1024);
+    // The unknown entry's data is a whole header: a reader that took it as header-only would read it as an entry.
+    const inner = (await writeAll([file('smuggled', 'y')])).subarray(0, 1024);
+    const x = ext('x', encodePax([['size', Buffer.from(String(inner.length))]]));
+    const after = await writeAll([file('after', 'z')]);
+    const seen: unknown[] = [];
+    const out: string[] = [];
+    const src = Buffer.concat([ok, x, block('N', 'odd', 0), inner, block('\x01', 'ctl', 0), after]);
+    for await (const e of readTar(chunked(src, chunk), { onUnknownType: (u) => seen.push(u) })) out.push(`${e.header.name}=${(await collect(e.body)).toString()}`);
+    expect(out).toEqual(['ok=x', 'after=z']);
+    expect(seen).toEqual([
+      { flag: 'N', name: 'odd', offset: 1024 },
+      { flag: '\\x01', name: 'ctl', offset: 1024 + x.length + 512 + inner.length },
+    ]);
+  });
+
   it('refuses a PAX header followed by the end of the archive', async () => {
     const x = ext('x', encodePax([['path', Buffer.from('a')]]));
     expect((await inputError(Buffer.concat([x, END]))).why).toMatch(/extension header at offset 0 is followed by the end of the archive at offset 1024/);
