@@ -19,8 +19,8 @@ interface Args extends LimitArgs {
 }
 
 /** `--to overlay` reads its input twice; standard input is kept in a temp file for that. */
-async function reopenable(input: string): Promise<{ open: () => AsyncIterable<Buffer>; done: () => Promise<void> }> {
-  if (input !== '-') return { open: () => readSource(input), done: async () => {} };
+async function reopenable(input: string, reuse: boolean): Promise<{ open: () => AsyncIterable<Buffer>; done: () => Promise<void> }> {
+  if (input !== '-') return { open: () => readSource(input, { reuse }), done: async () => {} };
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'whiteout-stdin-'));
   const untrack = trackTemp(dir);
   const file = path.join(dir, 'layer');
@@ -31,7 +31,7 @@ async function reopenable(input: string): Promise<{ open: () => AsyncIterable<Bu
     await fh.close();
   }
   return {
-    open: () => readSource(file),
+    open: () => readSource(file, { reuse }),
     done: async () => {
       await fs.promises.rm(dir, { recursive: true, force: true });
       untrack();
@@ -57,10 +57,13 @@ export function convertCommand(report: Reporter): CommandModule<object, Args> {
       // yargs reads a lone `-` positional as ''.
       if (a.input === '') a.input = '-';
       const name = a.input === '-' ? 'stdin' : a.input;
-      const common = { userxattr: a.userxattr, name, limits: limitsFrom(a), ...(a.quiet ? {} : { onWarning: warn }) };
-      const src = a.to === 'overlay' ? await reopenable(a.input) : undefined;
+      // Into a file, the input is read into reused buffers (ConvertOptions.volatile): the file is
+      // written a chunk at a time, each before the next is read. A pipe may queue chunks.
+      const reuse = a.output !== '-';
+      const common = { userxattr: a.userxattr, name, limits: limitsFrom(a), volatile: reuse, ...(a.quiet ? {} : { onWarning: warn }) };
+      const src = a.to === 'overlay' ? await reopenable(a.input, reuse) : undefined;
       try {
-        const out = src ? convertToOverlay(src.open, common) : convertToOci(readSource(a.input), common);
+        const out = src ? convertToOverlay(src.open, common) : convertToOci(readSource(a.input, { reuse }), common);
         if (a.output === '-') await writeStdout(out);
         else {
           if (a.input !== '-' && path.resolve(a.input) === path.resolve(a.output)) {

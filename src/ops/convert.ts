@@ -14,13 +14,22 @@ export interface ConvertOptions {
   name?: string;
   onWarning?: WarningSink;
   limits?: Partial<Limits>;
+  /**
+   * The source refills a chunk once the next one is asked for (src/io.ts
+   * ReadSourceOptions.reuse): a compressed source's chunks are then copied for
+   * the decompressor, which queues them. Only for an output that writes each
+   * chunk before asking for the next (a file through writeFileAtomic), since a
+   * converted body's chunks are views of the source's: not for a pipe. Off by
+   * default.
+   */
+  volatile?: boolean;
 }
 
 /** Overlay-form tar (any compression) → uncompressed OCI layer tar. One pass. */
 export function convertToOci(source: AsyncIterable<Buffer>, opts: ConvertOptions = {}): AsyncIterable<Buffer> {
   const name = opts.name ?? 'layer';
   const limits = resolveLimits(opts.limits);
-  const entries = readOverlayTar(checkByteLimit(decompress(source, { name }), limits, name), {
+  const entries = readOverlayTar(checkByteLimit(decompress(source, { name, volatile: opts.volatile ?? false }), limits, name), {
     name,
     userxattr: opts.userxattr ?? false,
     limits: { maxHeaderBytes: limits.maxHeaderBytes },
@@ -47,7 +56,7 @@ export function convertToOverlay(open: () => AsyncIterable<Buffer>, opts: Conver
   // writeOverlayTar checks the hard links itself, in the index it keeps of the layer's paths.
   const read = () =>
     checkEntryLimits(
-      readOciLayer(checkByteLimit(decompress(open(), { name }), limits, name), { name, onWarning: once, limits: { maxHeaderBytes: limits.maxHeaderBytes } }),
+      readOciLayer(checkByteLimit(decompress(open(), { name, volatile: opts.volatile ?? false }), limits, name), { name, onWarning: once, limits: { maxHeaderBytes: limits.maxHeaderBytes } }),
       limits,
       name,
     );
