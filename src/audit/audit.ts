@@ -106,7 +106,7 @@ const seqOf = (v: number) => Math.floor(v / 2);
 
 /** One layer's pass. */
 class LayerPass {
-  /** Every path the layer holds now, explicit or implied. */
+  /** Every path the layer holds now, explicit or implied (outside the JS heap: a million paths, SPEC.md §10). */
   readonly local = new PathMap();
   /** Paths where a directory replaced a non-directory of this layer: that one hid a lower directory. */
   readonly wasNonDir = new Set<string>();

@@ -76,7 +76,7 @@ export async function* checkByteLimit(source: AsyncIterable<Buffer>, limits: Lim
 
 /**
  * A tar-to-tar converter writes no files, so nothing on disk catches a hard link
- * that points nowhere; this does (SPEC.md §2). The target must be a
+ * that points nowhere; this does (SPEC.md §8). The target must be a
  * non-directory written earlier in the same layer and still there.
  *
  * What it keeps is one bit a path (a non-directory now), in a PathMap it may
