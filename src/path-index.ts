@@ -26,18 +26,14 @@ const MAX_CHUNKS = 4095;
 const FREE = 0xffffffff;
 const EMPTY = -1;
 
-function grown<T extends Uint32Array | Int32Array | Float64Array>(a: T, min: number): T {
+/** Grow a typed array of values by id so that it holds `min` ids (doubling: amortised O(1) an id). */
+export function ensureLength<T extends Uint32Array | Int32Array | Float64Array>(a: T, min: number): T {
+  if (min <= a.length) return a;
   let n = a.length;
   while (n < min) n *= 2;
-  if (n === a.length) return a;
   const b = new (a.constructor as new (n: number) => T)(n);
   b.set(a);
   return b;
-}
-
-/** Grow a typed array of values by id so that it holds `min` ids (doubling: amortised O(1) an id). */
-export function ensureLength<T extends Uint32Array | Int32Array | Float64Array>(a: T, min: number): T {
-  return min <= a.length ? a : grown(a, min);
 }
 
 export class PathIndex {
@@ -111,9 +107,9 @@ export class PathIndex {
     if (found !== EMPTY) return found;
     const id = this.free.pop() ?? this.top++;
     if (id >= this.loc.length) {
-      this.loc = grown(this.loc, id + 1);
-      this.len = grown(this.len, id + 1);
-      this.hash = grown(this.hash, id + 1);
+      this.loc = ensureLength(this.loc, id + 1);
+      this.len = ensureLength(this.len, id + 1);
+      this.hash = ensureLength(this.hash, id + 1);
     }
     this.loc[id] = this.store(p);
     this.len[id] = p.length;
@@ -255,10 +251,6 @@ export class PathMap {
     const id = this.paths.add(p);
     this.values = ensureLength(this.values, id + 1);
     this.values[id] = v;
-  }
-
-  delete(p: string): void {
-    this.paths.remove(p);
   }
 
   /** Remove every path that starts with `prefix`, handing each one's value to `each`. */

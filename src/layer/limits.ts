@@ -95,8 +95,10 @@ export class HardlinkCheck {
   }
 
   private mark(p: string, nondir: boolean): void {
-    const v = this.kinds.get(p) ?? 0;
-    this.kinds.set(p, nondir ? v | this.nondirBit : v & ~this.nondirBit);
+    const v = this.kinds.get(p);
+    const next = nondir ? (v ?? 0) | this.nondirBit : (v ?? 0) & ~this.nondirBit;
+    // Most ancestors are directories already: no second lookup to store the same value.
+    if (next !== v) this.kinds.set(p, next);
   }
 
   /** Check a content entry's hard link (throws), then record the entry. */

@@ -87,7 +87,7 @@ export async function* writeOverlayTar(open: () => AsyncIterable<Entry>, opts: O
   const opaque = new Set<string>();
   // Directories that replace a non-directory the same layer wrote first: new and opaque (SPEC §6).
   const fresh = new Set<string>();
-  // A tar-to-tar writer is where a hard link that points nowhere would go unnoticed (SPEC.md §2).
+  // A tar-to-tar writer is where a hard link that points nowhere would go unnoticed (SPEC.md §8).
   const hardlinks = new HardlinkCheck(opts.name, paths, NONDIR_NOW);
   const isNondir = (p: string) => ((paths.get(p) ?? 0) & NONDIR) !== 0;
   const explicitDir = (p: string) => ((paths.get(p) ?? 0) & EXPLICIT_DIR) !== 0;
@@ -95,11 +95,9 @@ export async function* writeOverlayTar(open: () => AsyncIterable<Entry>, opts: O
     if (e.kind === 'whiteout') whiteouts.add(e.path);
     else if (e.kind === 'opaque') opaque.add(e.path);
     else {
+      // Records the entry and its parents in `paths` too (their NONDIR_NOW bit): every parent is in it from here on.
       hardlinks.see(e);
-      for (const a of ancestors(e.path)) {
-        if (isNondir(a)) fresh.add(a);
-        else if (!paths.has(a)) paths.set(a, 0);
-      }
+      for (const a of ancestors(e.path)) if (isNondir(a)) fresh.add(a);
       if (e.kind === 'dir' && isNondir(e.path)) fresh.add(e.path);
       // A non-directory removes what this layer had at and below its path.
       if (e.kind !== 'dir') for (const d of fresh) if (isWithin(d, e.path)) fresh.delete(d);
