@@ -31,7 +31,12 @@ const WORK = path.resolve(process.argv.includes('--work') ? (process.argv[proces
 // and every round must time the same code.
 const SNAP = path.join(OUT, 'whiteout-snapshot');
 const WHITEOUT = path.join(SNAP, 'bin', 'whiteout.js');
+// The timed runs start whiteout as a user does, by its launcher (bin/whiteout, which drops
+// NODE_EXTRA_CA_CERTS); the untimed helpers call node on whiteout.js.
+const LAUNCHER = path.join(SNAP, 'bin', 'whiteout');
 const NODE = process.execPath;
+// The launcher runs the `node` on PATH: make that this one.
+process.env.PATH = `${path.dirname(NODE)}:${process.env.PATH ?? ''}`;
 
 // ---- arguments ----------------------------------------------------------------
 const argv = process.argv.slice(2);
@@ -172,7 +177,7 @@ const rm = (p) => fs.rmSync(p, { recursive: true, force: true });
  * @property {(outs: Record<string, string>) => string[]} [verify]  round 1: differences (empty = fine)
  */
 
-const wo = (/** @type {string[]} */ ...a) => [NODE, WHITEOUT, ...a];
+const wo = (/** @type {string[]} */ ...a) => [LAUNCHER, ...a];
 const mkdir = (/** @type {string} */ o) => fs.mkdirSync(o, { recursive: true });
 const GNU_X = ['tar', '--numeric-owner', '-x'];
 
@@ -535,7 +540,7 @@ if (huge.length) {
   lines.push(table([['--huge (stdin)', 'tool', 'wall s', 'cpu s', 'peak RSS MB', 'others busy', 'exit'], ...huge.map((h) => [h.case, h.tool, h.wall.toFixed(1), h.cpu.toFixed(1), h.rssMB.toFixed(0), h.others.toFixed(2), String(h.code)])]));
 }
 lines.push('');
-lines.push(`machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB} GiB, ${machine.kernel}, node ${machine.node}; bench/out on ${machine.benchOutFs}`);
+lines.push(`machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB} GiB, ${machine.kernel}, node ${machine.node}${machine.nodeExtraCaCerts ? " (NODE_EXTRA_CA_CERTS set)" : ""}; bench/out on ${machine.benchOutFs}`);
 lines.push(`peers: ${machine.gnuTar}; ${machine.gzip}; umoci ${machine.umoci}; node-tar ${nodeTarVersion}; whiteout ${machine.whiteout}`);
 lines.push(`inputs: big.tar ${fmtCount(big)} (gz ${((big.gzBytes ?? 0) / 1e9).toFixed(2)} GB); wh10k.tar ${fmtCount(wh10k)}; image ${image.blobs.length} layers, ${(image.tarBytes / 1e9).toFixed(2)} GB uncompressed, ${(image.gzBytes / 1e9).toFixed(2)} GB gzip`);
 lines.push(`outputs: ${WORK} on ${workFs}; cache: ${cacheNote}; sync before every timed run; outputs deleted between runs (untimed)`);

@@ -2,10 +2,9 @@
  * The command line: `whiteout <command>`. Each command is a small module that
  * parses its flags and calls the library (src/ops).
  */
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
 import { cleanupPendingSync } from '../fs/atomic.js';
 import { WhiteoutError } from '../errors.js';
+import { parseDirect } from './direct-parse.js';
 import { EXIT_USAGE, describeError, exitCodeFor } from './output.js';
 import type { CommandModule } from 'yargs';
 import type { Reporter } from './common.js';
@@ -17,7 +16,7 @@ type CommandFactory = (report: Reporter) => CommandModule<object, never>;
  * (and the libraries behind them) cost 30–60 ms of startup, which a small layer
  * pays in full (SPEC.md §10). To add a command, add one line here.
  */
-const COMMANDS: readonly { name: string; load: () => Promise<CommandFactory> }[] = [
+export const COMMANDS: readonly { name: string; load: () => Promise<CommandFactory> }[] = [
   { name: 'unpack', load: async () => (await import('./unpack.js')).unpackCommand as CommandFactory },
   { name: 'pack', load: async () => (await import('./pack.js')).packCommand as CommandFactory },
   { name: 'convert', load: async () => (await import('./convert.js')).convertCommand as CommandFactory },
@@ -62,15 +61,17 @@ export function skipHelpCache(cli: object): void {
   if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
 }
 
-export async function main(argv: string[] = hideBin(process.argv)): Promise<number> {
-  onSignal('SIGINT', 130);
-  onSignal('SIGTERM', 143);
-  let exitCode = 0;
-  const factories = await commandsFor(argv);
+/**
+ * Parse with yargs and run the command it picks: help, --version, usage
+ * errors, and any command line parseDirect leaves to it. yargs is imported
+ * only here (~75 ms of modules).
+ */
+export async function runWithYargs(argv: string[], commands: CommandModule<object, never>[]): Promise<void> {
+  const { default: yargs } = await import('yargs');
   const cli = yargs(argv)
     .scriptName('whiteout')
     .usage('$0 <command> [options]\n\nThe deletions inside container images: convert whiteouts between the OCI tar form and the overlayfs on-disk form, unpack and pack layers, flatten images, show what an image deletes but still ships, and lint layers and images.')
-    .command(factories.map((f) => f((c) => (exitCode = c))))
+    .command(commands)
     .demandCommand(1, 'a command is needed: unpack, pack, convert, flatten, ls, check, hidden or recover')
     .recommendCommands()
     .strict()
@@ -85,8 +86,21 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
       throw new WhiteoutError('usage', `${msg} (see whiteout --help)`, 'usage');
     });
   skipHelpCache(cli);
+  await cli.parseAsync();
+}
+
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  onSignal('SIGINT', 130);
+  onSignal('SIGTERM', 143);
+  let exitCode = 0;
+  const factories = await commandsFor(argv);
+  const commands = factories.map((f) => f((c) => (exitCode = c)));
   try {
-    await cli.parseAsync();
+    // A well-formed run of one command skips yargs; anything else goes through it (src/cli/direct-parse.ts).
+    const only = commands.length === 1 ? commands[0] : undefined;
+    const direct = only ? parseDirect(only, argv) : undefined;
+    if (only?.handler && direct) await only.handler(direct as never);
+    else await runWithYargs(argv, commands);
   } catch (e) {
     const { line, code } = describeError(e);
     process.stderr.write(`${line}\n`);

@@ -1,0 +1,48 @@
+/**
+ * bin/whiteout, the command users run (package.json `bin`): it starts Node
+ * without NODE_EXTRA_CA_CERTS (SPEC.md §10) and passes every argument through
+ * unchanged, also when called through a symlink, as npm installs it.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REPO } from './helpers/hostile-cli.js';
+import { tempDir } from './helpers/entries.js';
+
+const LAUNCHER = path.join(REPO, 'bin/whiteout');
+const tmp = tempDir('whiteout-launcher-');
+afterAll(() => tmp.cleanup());
+
+// A bundle that does not exist: Node says so on stderr whenever it tries to read it.
+const env = { ...process.env, NODE_EXTRA_CA_CERTS: path.join(tmp.dir, 'no-such-bundle.pem') };
+const CERT_WARNING = /extra certs/i;
+
+describe('the launcher', () => {
+  it('is the package bin, and executable', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    expect(pkg.bin['whiteout']).toBe('bin/whiteout');
+    fs.accessSync(LAUNCHER, fs.constants.X_OK);
+  });
+
+  it('starts Node without the extra CA bundle, which node on whiteout.js reads', () => {
+    const direct = spawnSync(process.execPath, [path.join(REPO, 'bin/whiteout.js'), '--version'], { env });
+    expect(direct.stderr.toString()).toMatch(CERT_WARNING);
+    const launched = spawnSync(LAUNCHER, ['--version'], { env });
+    expect(launched.status, launched.stderr.toString()).toBe(0);
+    expect(launched.stdout.toString().trim()).toMatch(/^\d+\.\d+\.\d+/);
+    expect(launched.stderr.toString()).not.toMatch(CERT_WARNING);
+  });
+
+  it('works through a symlink and passes arguments through unchanged', () => {
+    const link = path.join(tmp.dir, 'bin', 'whiteout');
+    fs.mkdirSync(path.dirname(link));
+    fs.symlinkSync(LAUNCHER, link);
+    const odd = path.join(tmp.dir, 'a b $HOME "q" é');
+    const r = spawnSync(link, ['unpack', odd, '-o', path.join(tmp.dir, 'out')], { env });
+    expect(r.status).toBe(1);
+    // The path arrives as one argument, unexpanded: the error names it whole.
+    expect(r.stderr.toString()).toContain(odd);
+    expect(r.stderr.toString().trim().split('\n')).toHaveLength(1);
+  });
+});
