@@ -45,6 +45,7 @@ export function packCommand(report: Reporter): CommandModule<object, Args> {
         compression: a.compress as Compression,
         // The size is not known before the walk; a thread costs ~50 ms of the other core, hashing in line ~0.6 s per GB.
         hashInWorker: true,
+        scanThread: true,
         // writeFileAtomic is done with each chunk when it asks for the next (written, leased or copied); standard output may queue it.
         reuseChunks: a.output !== '-',
         // The digests are only shown, in the summary or --json: -q alone hashes nothing (~0.6 s of CPU per GB).

@@ -2,15 +2,24 @@ import fs from 'node:fs';
 
 export type BigStats = fs.BigIntStats;
 
+/**
+ * The part of an lstat a layer entry is made from: what `fs.BigIntStats` has,
+ * and what a directory scanned on another thread brings back (src/overlay/dir-scan.ts).
+ */
+export type EntryStats = Pick<
+  BigStats,
+  'mode' | 'uid' | 'gid' | 'size' | 'nlink' | 'dev' | 'ino' | 'rdev' | 'mtimeNs' | 'isFile' | 'isDirectory' | 'isSymbolicLink' | 'isCharacterDevice' | 'isBlockDevice' | 'isFIFO' | 'isSocket'
+>;
+
 /** Seconds as a float. Node sets times from doubles, so sub-microsecond digits are not kept anyway. */
-export function mtimeSeconds(st: BigStats): number {
+export function mtimeSeconds(st: EntryStats): number {
   const ns = st.mtimeNs;
   const sec = ns / 1_000_000_000n;
   const frac = ns % 1_000_000_000n;
   return Number(sec) + Number(frac) / 1e9;
 }
 
-export function permBits(st: BigStats): number {
+export function permBits(st: EntryStats): number {
   return Number(st.mode & 0o7777n);
 }
 
@@ -34,7 +43,7 @@ export async function lstatOrUndefined(p: Buffer | string): Promise<BigStats | u
   return lstatSyncOrUndefined(p);
 }
 
-export function isWhiteoutDevice(st: BigStats): boolean {
+export function isWhiteoutDevice(st: EntryStats): boolean {
   return st.isCharacterDevice() && st.rdev === 0n;
 }
 

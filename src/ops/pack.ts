@@ -4,6 +4,7 @@
 import type { WarningSink } from '../errors.js';
 import { writeOciLayer } from '../layer/oci-write.js';
 import { readOverlayDirSync } from '../overlay/dir-read.js';
+import type { ScanThreadOptions } from '../overlay/dir-scan.js';
 import { type Compression, compress } from '../tar/compress.js';
 import { type MeasuredStream, countedPassThrough, digestPassThrough } from '../tar/digest.js';
 
@@ -23,6 +24,8 @@ export interface PackOptions {
   reuseChunks?: boolean;
   /** false: do not hash the layer (no diffID or digest in the result); the bytes are only counted. */
   digest?: boolean;
+  /** Scan directories ahead on a thread (src/overlay/dir-scan.ts): for a big directory; off by default. */
+  scanThread?: boolean | ScanThreadOptions;
 }
 
 export interface PackedLayer {
@@ -48,6 +51,7 @@ export function packLayer(dir: string, opts: PackOptions = {}): PackedLayer {
     aufs: opts.aufs ?? false,
     what: dir,
     ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
+    ...(opts.scanThread ? { scanThread: opts.scanThread } : {}),
   });
   const worker = opts.hashInWorker ?? false;
   const compression = opts.compression ?? 'none';

@@ -13,8 +13,9 @@ import fs from 'node:fs';
 import { FileBody } from '../fs/file-body.js';
 import type { ContentEntry, Entry, Meta } from '../entry.js';
 import { WhiteoutError, type WarningSink } from '../errors.js';
-import { type BigStats, isWhiteoutDevice, lstatSyncOrUndefined, major, minor, mtimeSeconds, permBits } from '../fs/stat.js';
+import { type EntryStats, isWhiteoutDevice, lstatSyncOrUndefined, major, minor, mtimeSeconds, permBits } from '../fs/stat.js';
 import { readXattrsSync } from '../fs/xattr.js';
+import { type DirScanner, InlineScanner, type ScanThreadOptions, ThreadScanner } from './dir-scan.js';
 import { AUFS_META_PREFIX, OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, display, fromText, join, toFsPath } from '../paths.js';
 import { FUSE_OVERLAYFS_PREFIX, activeNamespace, splitDiskXattrs } from './forms.js';
 
@@ -25,13 +26,18 @@ export interface OverlayDirReadOptions {
   aufs: boolean;
   what: string;
   onWarning?: WarningSink;
+  /**
+   * Scan directories ahead on a thread (src/overlay/dir-scan.ts): for a big
+   * tree, pack's syscalls beside its main thread. Off by default in the library.
+   */
+  scanThread?: boolean | ScanThreadOptions;
 }
 
 interface Child {
   name: string;
   path: string;
   real: Buffer;
-  st: BigStats;
+  st: EntryStats;
   xattrs: Map<string, Buffer>;
 }
 
@@ -53,7 +59,11 @@ export async function* readOverlayDir(root: string, opts: OverlayDirReadOptions)
  */
 export function* readOverlayDirSync(root: string, opts: OverlayDirReadOptions): Generator<Entry> {
   const reader = new Reader(root, opts);
-  yield* reader.walkRoot();
+  try {
+    yield* reader.walkRoot();
+  } finally {
+    reader.close();
+  }
 }
 
 class Reader {
@@ -62,6 +72,7 @@ class Reader {
   private readonly warn: WarningSink;
   /** First path seen for each multiply-linked inode (dev:ino). Whiteouts are never entered. */
   private readonly links = new Map<string, string>();
+  private scanner: DirScanner | undefined;
 
   constructor(
     root: string,
@@ -81,6 +92,8 @@ class Reader {
     if (!st) throw new WhiteoutError(this.opts.what, 'no such directory', 'input');
     if (!st.isDirectory()) throw new WhiteoutError(this.opts.what, 'not a directory', 'input');
     const xattrs = readXattrsSync(this.abs(ROOT), false);
+    const thread = this.opts.scanThread;
+    this.scanner = thread ? new ThreadScanner(this.abs(ROOT), this.opts.what, thread === true ? {} : thread) : new InlineScanner(this.opts.what);
     // The root is never exported (moby, containerd and BuildKit alike): a layer that
     // carried it would reset the image root's owner and mode. The kernel never reads
     // opacity on a layer root, but `opaque=x` there does announce xattr whiteouts.
@@ -95,24 +108,16 @@ class Reader {
     return { opaque: path !== ROOT && opaque, xwhiteouts: v === 'x' };
   }
 
-  /**
-   * A directory's children with their stat and xattrs. In-line syscalls, as in
-   * the writer (src/fs/new-file.ts): the threadpool costs more CPU than it saves.
-   */
+  close(): void {
+    this.scanner?.close();
+  }
+
+  /** A directory's children with their stat and xattrs (src/overlay/dir-scan.ts). */
   private children(dir: string): Child[] {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.abs(dir), { encoding: 'latin1' });
-    } catch (e) {
-      throw new WhiteoutError(`${this.opts.what}/${display(dir)}`, `cannot read directory: ${(e as Error).message}`, 'io');
-    }
-    names.sort();
-    return names.map((name) => {
+    const scanner = this.scanner ?? new InlineScanner(this.opts.what);
+    return scanner.list(dir, this.abs(dir)).map(({ name, st, xattrs }) => {
       const path = join(dir, name);
-      const real = this.abs(path);
-      const st = fs.lstatSync(real, { bigint: true });
-      const xattrs = st.isSocket() ? new Map<string, Buffer>() : readXattrsSync(real, st.isSymbolicLink());
-      return { name, path, real, st, xattrs };
+      return { name, path, real: this.abs(path), st, xattrs };
     });
   }
 

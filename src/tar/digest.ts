@@ -151,7 +151,8 @@ class HashThread {
   failure: Error | undefined;
 
   constructor() {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true });
+    // Not the process's flags: under `node --input-type=module` the source would be read as ESM.
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
     this.worker.on('message', (m: FromWorker) => this.streams.get(m.id)?.answer(m));
     const fail = (e: Error) => {
       this.failure = e;

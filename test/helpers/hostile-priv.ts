@@ -83,6 +83,13 @@ export function nobodyAvailable(): Why {
   return 'root' in c ? { ok: true } : { ok: false, reason: c.reason };
 }
 
+/** The checkout, or the copy of it, that nobody can run whiteout from (ask nobodyAvailable() first). */
+export function unprivilegedRoot(): string {
+  const c = unprivilegedCli();
+  if (!('root' in c)) throw new Error(c.reason);
+  return c.root;
+}
+
 /** Run the CLI as nobody:nogroup with no supplementary groups. */
 export function runAsNobody(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
   const c = unprivilegedCli();
