@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { WhiteoutError } from '../errors.js';
 import type { Compression } from '../tar/compress.js';
 import type { Reporter } from './common.js';
+import { repeatable } from './flags.js';
 import { info, warn } from './output.js';
 
 interface Args {
@@ -13,6 +14,7 @@ interface Args {
   force: boolean;
   json: boolean;
   quiet: boolean;
+  lower: string[];
 }
 
 export function packCommand(report: Reporter): CommandModule<object, Args> {
@@ -31,11 +33,16 @@ export function packCommand(report: Reporter): CommandModule<object, Args> {
           choices: ['kernel', 'aufs'],
           describe: 'kernel: 0/0 devices and xattr whiteouts; aufs: also read .wh. files (fuse-overlayfs)',
         })
+        .option(
+          'lower',
+          repeatable<string>('string', 'a layer directory below this one, topmost first (repeatable): the data of a file copied up with metacopy=on is read from it'),
+        )
         .option('force', { type: 'boolean', default: false, describe: 'replace an existing output file' })
         .option('json', { type: 'boolean', default: false, describe: 'print diffID and digest as JSON on stdout (needs -o FILE)' })
         .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no warnings or summary on stderr (and, without --json, no hashing: the digests are only shown)' })
         .example('$0 pack /var/lib/docker/overlay2/<id>/diff -o layer.tar.gz --compress gzip', 'a Docker overlay2 diff dir')
-        .example('$0 pack ~/.local/share/containers/storage/overlay/<id>/diff --userxattr -o layer.tar', 'a rootless podman layer') as never,
+        .example('$0 pack ~/.local/share/containers/storage/overlay/<id>/diff --userxattr -o layer.tar', 'a rootless podman layer')
+        .example('$0 pack upper --lower l2 --lower l1 -o layer.tar', 'an upper dir made with metacopy=on, over lowerdir=l2:l1') as never,
     handler: async (a) => {
       // Imported here, not above: this module is loaded to define the flags on every run (SPEC.md §10).
       const [{ packLayer }, { writeFileAtomic }, { writeStdout }] = await Promise.all([import('../ops/pack.js'), import('../fs/atomic.js'), import('../io.js')]);
@@ -46,6 +53,7 @@ export function packCommand(report: Reporter): CommandModule<object, Args> {
         // The size is not known before the walk; a thread costs ~50 ms of the other core, hashing in line ~0.6 s per GB.
         hashInWorker: true,
         scanThread: true,
+        lowers: a.lower,
         // writeFileAtomic is done with each chunk when it asks for the next (written, leased or copied); standard output may queue it.
         reuseChunks: a.output !== '-',
         // The digests are only shown, in the summary or --json: -q alone hashes nothing (~0.6 s of CPU per GB).

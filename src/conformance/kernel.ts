@@ -20,6 +20,8 @@ export type Availability = { ok: true } | { ok: false; reason: string };
 export interface KernelMountOptions {
   /** Mount with `-o userxattr`: the kernel reads `user.overlay.*` instead of `trusted.overlay.*`. */
   userxattr?: boolean;
+  /** Mount with `-o metacopy=on`: layers may hold files whose data is in a layer below (made by such a mount). */
+  metacopy?: boolean;
 }
 
 function errorText(e: unknown): string {
@@ -38,7 +40,7 @@ function checkMountPath(p: string): void {
 
 function mountOptions(layerDirs: readonly string[], opts: KernelMountOptions): string {
   for (const d of layerDirs) checkMountPath(d);
-  return ['ro', `lowerdir=${layerDirs.join(':')}`, ...(opts.userxattr ? ['userxattr'] : [])].join(',');
+  return ['ro', `lowerdir=${layerDirs.join(':')}`, ...(opts.userxattr ? ['userxattr'] : []), ...(opts.metacopy ? ['metacopy=on'] : [])].join(',');
 }
 
 async function unmount(mnt: string): Promise<void> {
@@ -76,7 +78,7 @@ export async function withKernelMount<T>(layerDirs: readonly string[], opts: Ker
     try {
       await run('mount', ['-t', 'overlay', 'overlay', '-o', mountOptions(lowers, opts), mnt]);
     } catch (e) {
-      throw new Error(`mount -t overlay (lowerdir=${lowers.join(':')}${opts.userxattr ? ',userxattr' : ''}): ${errorText(e)}`);
+      throw new Error(`mount -t overlay (${mountOptions(lowers, opts)}): ${errorText(e)}`);
     }
     try {
       return await fn(mnt);

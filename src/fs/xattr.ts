@@ -83,16 +83,17 @@ export async function removeXattr(path: Buffer, name: string): Promise<void> {
   });
 }
 
-/** One xattr, or undefined when absent. */
-export async function readXattr(path: Buffer, name: string): Promise<Buffer | undefined> {
-  return withPathFd(path, async (p) => {
-    try {
-      return await fsx.getAttribute(p, name);
-    } catch (e) {
-      if (hasCode(e, 'ENODATA', 'ENOATTR', 'ENOTSUP', 'EOPNOTSUPP')) return undefined;
-      throw e;
-    }
-  });
+/** One xattr, or undefined when absent, in line (not following a symlink at `path`). */
+export function readXattrSync(path: Buffer, name: string): Buffer | undefined {
+  const fd = fs.openSync(path, openPathFlags);
+  try {
+    return fsx.getAttributeSync(procPath(fd), name);
+  } catch (e) {
+    if (hasCode(e, 'ENODATA', 'ENOATTR', 'ENOTSUP', 'EOPNOTSUPP')) return undefined;
+    throw e;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function readXattrsAtSync(p: string): Map<string, Buffer> {

@@ -24,6 +24,8 @@ export interface PackOptions {
   reuseChunks?: boolean;
   /** false: do not hash the layer (no diffID or digest in the result); the bytes are only counted. */
   digest?: boolean;
+  /** The layer directories below, topmost first: a metacopy file's data is read from them (SPEC.md §7). */
+  lowers?: readonly string[];
   /** Scan directories ahead on a thread (src/overlay/dir-scan.ts): for a big directory; off by default. */
   scanThread?: boolean | ScanThreadOptions;
 }
@@ -52,6 +54,7 @@ export function packLayer(dir: string, opts: PackOptions = {}): PackedLayer {
     what: dir,
     ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
     ...(opts.scanThread ? { scanThread: opts.scanThread } : {}),
+    ...(opts.lowers && opts.lowers.length > 0 ? { lowers: opts.lowers } : {}),
   });
   const worker = opts.hashInWorker ?? false;
   const compression = opts.compression ?? 'none';

@@ -16,8 +16,9 @@ import { WhiteoutError, type WarningSink } from '../errors.js';
 import { type EntryStats, isWhiteoutDevice, lstatSyncOrUndefined, major, minor, mtimeSeconds, permBits } from '../fs/stat.js';
 import { readXattrsSync } from '../fs/xattr.js';
 import { type DirScanner, InlineScanner, type ScanThreadOptions, ThreadScanner } from './dir-scan.js';
-import { AUFS_META_PREFIX, OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, display, fromText, join, toFsPath } from '../paths.js';
+import { AUFS_META_PREFIX, OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, display, fromText, join, parentOf, toFsPath } from '../paths.js';
 import { FUSE_OVERLAYFS_PREFIX, activeNamespace, splitDiskXattrs } from './forms.js';
+import { OverlayView } from './lookup.js';
 
 export interface OverlayDirReadOptions {
   /** Read `user.overlay.*` as the live namespace (mounts with `-o userxattr`). */
@@ -31,6 +32,11 @@ export interface OverlayDirReadOptions {
    * tree, pack's syscalls beside its main thread. Off by default in the library.
    */
   scanThread?: boolean | ScanThreadOptions;
+  /**
+   * The layer directories below this one, topmost first (as in `lowerdir=`):
+   * a `metacopy` file's data is then read from the layer that holds it.
+   */
+  lowers?: readonly string[];
 }
 
 interface Child {
@@ -73,6 +79,8 @@ class Reader {
   /** First path seen for each multiply-linked inode (dev:ino). Whiteouts are never entered. */
   private readonly links = new Map<string, string>();
   private scanner: DirScanner | undefined;
+  /** The layers below, when given: where a metacopy file's data is. */
+  private readonly view: OverlayView | undefined;
 
   constructor(
     root: string,
@@ -81,6 +89,8 @@ class Reader {
     this.base = fromText(root);
     this.ns = activeNamespace(opts.userxattr);
     this.warn = opts.onWarning ?? (() => {});
+    // The layers below are in the same form as this one (a stack made by one mount setup).
+    this.view = opts.lowers && opts.lowers.length > 0 ? new OverlayView(opts.lowers, { whiteouts: opts.aufs ? 'aufs' : 'xattr', userxattr: opts.userxattr }) : undefined;
   }
 
   private abs(p: string): Buffer {
@@ -175,14 +185,33 @@ class Reader {
     }
   }
 
-  private metaOf(c: Child): Meta {
-    return { mode: permBits(c.st), uid: Number(c.st.uid), gid: Number(c.st.gid), mtime: mtimeSeconds(c.st), xattrs: splitDiskXattrs(c.xattrs, this.opts.userxattr, () => `${this.opts.what}: '${display(c.path)}'`).data };
+  private where(p: string): string {
+    return `${this.opts.what}: '${display(p)}'`;
+  }
+
+  /** The entry's metadata, and the kernel's own xattrs on it (redirect and metacopy among them). */
+  private metaOf(c: Child): { meta: Meta; live: Map<string, Buffer> } {
+    const { data, live } = splitDiskXattrs(c.xattrs, this.opts.userxattr, () => this.where(c.path), 'live');
+    return { meta: { mode: permBits(c.st), uid: Number(c.st.uid), gid: Number(c.st.gid), mtime: mtimeSeconds(c.st), xattrs: data }, live };
   }
 
   private content(c: Child): ContentEntry {
-    const meta = this.metaOf(c);
+    const { meta, live } = this.metaOf(c);
     const st = c.st;
-    if (st.isDirectory()) return { kind: 'dir', path: c.path, meta };
+    const redirect = live.get('redirect');
+    const metacopy = live.has('metacopy');
+    if (st.isDirectory()) {
+      if (redirect !== undefined) {
+        throw new WhiteoutError(
+          this.where(c.path),
+          `has ${this.ns}redirect: a directory renamed under redirect_dir=on, whose content is the lower directory it names; an OCI layer cannot say "renamed", and pack does not rebuild the directory from the layers below`,
+          'unrepresentable',
+        );
+      }
+      return { kind: 'dir', path: c.path, meta };
+    }
+    // redirect on a file matters only with metacopy: once its data was copied up, the data is here.
+    if (metacopy && !st.isFile()) throw new WhiteoutError(this.where(c.path), `has ${this.ns}metacopy but is not a regular file`, 'input');
     if (st.nlink > 1n) {
       const key = `${st.dev}:${st.ino}`;
       const first = this.links.get(key);
@@ -190,8 +219,8 @@ class Reader {
       this.links.set(key, c.path);
     }
     if (st.isFile()) {
-      const real = c.real;
       const size = Number(st.size);
+      const real = metacopy ? this.metacopyData(c, redirect, size) : c.real;
       return { kind: 'file', path: c.path, meta, size, body: new FileBody(real, size) };
     }
     if (st.isSymbolicLink()) {
@@ -204,5 +233,50 @@ class Reader {
     if (st.isFIFO()) return { kind: 'fifo', path: c.path, meta };
     throw new WhiteoutError(this.opts.what, `'${display(c.path)}' has a file type a layer cannot hold`, 'unrepresentable');
   }
+
+  /**
+   * Where a metacopy file's data is (overlayfs.rst, "Metadata only copy up"):
+   * the file at its `redirect` path (absolute from the layer root, or a name in
+   * its own directory), or else at its own path, in the first layer below that
+   * shows one; if that file is metadata only too, on down from there.
+   */
+  private metacopyData(c: Child, redirect: Buffer | undefined, size: number): Buffer {
+    const view = this.view;
+    if (!view) {
+      throw new WhiteoutError(
+        this.where(c.path),
+        `has ${this.ns}metacopy: made with metacopy=on, its data is in a layer below; give the layers below with --lower`,
+        'unrepresentable',
+      );
+    }
+    let target = redirect === undefined ? c.path : redirectPath(redirect, c.path, () => this.where(c.path));
+    let from = 0;
+    for (;;) {
+      const found = view.lookupSync(target, from);
+      if (!found) throw new WhiteoutError(this.where(c.path), `has ${this.ns}metacopy, but no layer below shows a file at '${display(target)}' for its data`, 'input');
+      if (!found.stat.isFile()) throw new WhiteoutError(this.where(c.path), `has ${this.ns}metacopy, but its data path '${display(target)}' is not a regular file in layer ${found.layer + 1} below`, 'input');
+      const x = readXattrsSync(found.real, false);
+      if (!x.has(`${this.ns}metacopy`)) {
+        if (Number(found.stat.size) !== size) {
+          throw new WhiteoutError(this.where(c.path), `has ${this.ns}metacopy, but its data '${display(target)}' in layer ${found.layer + 1} below is ${found.stat.size} bytes, not ${size}`, 'input');
+        }
+        return found.real;
+      }
+      // Metadata only there too: its data is further down, where its own redirect says.
+      const next = x.get(`${this.ns}redirect`);
+      if (next !== undefined) target = redirectPath(next, target, () => this.where(c.path));
+      from = found.layer + 1;
+    }
+  }
+}
+
+/** A redirect xattr's path: absolute from the layer root ("/a/b"), or a name in the directory of `p`. */
+function redirectPath(v: Buffer, p: string, where: () => string): string {
+  const s = v.toString('latin1');
+  const rel = s.startsWith('/') ? s.replace(/^\/+/, '') : join(parentOf(p), s);
+  if (rel === '' || rel.split('/').some((part) => part === '' || part === '.' || part === '..')) {
+    throw new WhiteoutError(where(), `has a redirect xattr '${display(s)}' that is not a clean path`, 'input');
+  }
+  return rel;
 }
 

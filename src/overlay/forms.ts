@@ -96,13 +96,16 @@ export function escapeXattrs(xattrs: Map<string, Buffer>): Map<string, Buffer> {
 /**
  * Split the xattrs found on an object in an overlay layer into image content
  * (unescaped) and the kernel's live ones. Refuses what cannot be packed:
- * `redirect`/`metacopy` (content lives in the lowers) and markers written in
- * the other namespace (the wrong `--userxattr` choice would lose them).
+ * `redirect`/`metacopy` (content lives in the lowers), unless the caller
+ * follows them, and markers written in the other namespace (the wrong
+ * `--userxattr` choice would lose them).
  */
 export function splitDiskXattrs(
   xattrs: Map<string, Buffer>,
   userxattr: boolean,
   where: () => string,
+  /** 'live': the caller follows `redirect`/`metacopy` itself (pack with the layers below); they come back in `live`. */
+  lowerRefs: 'refuse' | 'live' = 'refuse',
 ): { data: Map<string, Buffer>; live: Map<string, Buffer> } {
   const data = new Map<string, Buffer>();
   const live = new Map<string, Buffer>();
@@ -115,7 +118,7 @@ export function splitDiskXattrs(
       case 'tool-private':
         break;
       case 'live':
-        if (x.key === 'redirect' || x.key === 'metacopy') {
+        if ((x.key === 'redirect' || x.key === 'metacopy') && lowerRefs === 'refuse') {
           throw new WhiteoutError(
             where(),
             `has ${name}: it was made with ${x.key === 'redirect' ? 'redirect_dir' : 'metacopy'}=on, so its content lives partly in the lower layers and cannot be packed from this directory alone`,

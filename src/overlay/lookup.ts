@@ -2,13 +2,15 @@
  * Overlay lookup over layer directories on disk, the way the kernel resolves a
  * path in a stack of lower layers (overlayfs.rst §whiteouts and opaque
  * directories). Writers use it to give an implied directory the metadata of
- * the directory it merges with below, and pack uses it to follow
- * `redirect`/`metacopy` into the lower layers.
+ * the directory it merges with below, and pack uses it to find the data of a
+ * `metacopy` file in the lower layers (src/overlay/dir-read.ts). Every lookup
+ * is a few syscalls in line; the async methods are the same lookups, for callers
+ * that await.
  */
 import { readdir } from 'node:fs/promises';
 import { OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, baseOf, join, parentOf, toFsPath } from '../paths.js';
-import { type BigStats, isWhiteoutDevice, lstatOrUndefined } from '../fs/stat.js';
-import { readXattr } from '../fs/xattr.js';
+import { type BigStats, isWhiteoutDevice, lstatSyncOrUndefined } from '../fs/stat.js';
+import { readXattrSync } from '../fs/xattr.js';
 import { type OverlayForm, activeNamespace } from './forms.js';
 
 export interface Found {
@@ -30,42 +32,47 @@ export class OverlayView {
     this.ns = activeNamespace(form.userxattr);
   }
 
-  private real(layer: number, p: string): Buffer {
+  real(layer: number, p: string): Buffer {
     const base = this.layers[layer] ?? '';
     return Buffer.concat([Buffer.from(base, 'utf8'), toFsPath(p === ROOT ? '' : `/${p}`)]);
   }
 
   /** Is the object at `p` in layer `i` a whiteout in this form? */
-  async isWhiteout(i: number, p: string, st: BigStats): Promise<boolean> {
+  isWhiteoutSync(i: number, p: string, st: BigStats): boolean {
     if (isWhiteoutDevice(st)) return true;
     if (this.form.whiteouts === 'xattr' && st.isFile() && st.size === 0n && i < this.layers.length - 1) {
-      const marked = await readXattr(this.real(i, p), `${this.ns}whiteout`);
-      if (marked !== undefined) {
-        const parentMark = await readXattr(this.real(i, parentOf(p)), `${this.ns}opaque`);
-        return parentMark?.toString('latin1') === 'x';
+      if (readXattrSync(this.real(i, p), `${this.ns}whiteout`) !== undefined) {
+        return readXattrSync(this.real(i, parentOf(p)), `${this.ns}opaque`)?.toString('latin1') === 'x';
       }
     }
     return false;
   }
 
-  private async aufsWhiteout(i: number, p: string): Promise<boolean> {
+  async isWhiteout(i: number, p: string, st: BigStats): Promise<boolean> {
+    return this.isWhiteoutSync(i, p, st);
+  }
+
+  private aufsWhiteout(i: number, p: string): boolean {
     if (this.form.whiteouts !== 'aufs' || p === ROOT) return false;
-    return (await lstatOrUndefined(this.real(i, join(parentOf(p), WHITEOUT_PREFIX + baseOf(p))))) !== undefined;
+    return lstatSyncOrUndefined(this.real(i, join(parentOf(p), WHITEOUT_PREFIX + baseOf(p)))) !== undefined;
+  }
+
+  isOpaqueSync(i: number, dir: string): boolean {
+    if (dir === ROOT) return false; // the kernel never reads opacity on a layer root
+    if (readXattrSync(this.real(i, dir), `${this.ns}opaque`)?.toString('latin1') === 'y') return true;
+    return this.form.whiteouts === 'aufs' && lstatSyncOrUndefined(this.real(i, join(dir, OPAQUE_MARKER))) !== undefined;
   }
 
   async isOpaque(i: number, dir: string): Promise<boolean> {
-    if (dir === ROOT) return false; // the kernel never reads opacity on a layer root
-    const v = await readXattr(this.real(i, dir), `${this.ns}opaque`);
-    if (v?.toString('latin1') === 'y') return true;
-    return this.form.whiteouts === 'aufs' && (await lstatOrUndefined(this.real(i, join(dir, OPAQUE_MARKER)))) !== undefined;
+    return this.isOpaqueSync(i, dir);
   }
 
   /**
-   * The layers whose directory at `dir` takes part in the merged directory,
-   * topmost first, or undefined when `dir` is not a directory in the merge.
+   * The layers (from `from` down) whose directory at `dir` takes part in the merged
+   * directory, topmost first, or undefined when `dir` is not a directory in the merge.
    */
-  async mergedDirLayers(dir: string): Promise<number[] | undefined> {
-    let layers = this.layers.map((_, i) => i);
+  mergedDirLayersSync(dir: string, from = 0): number[] | undefined {
+    let layers = this.layers.map((_, i) => i).filter((i) => i >= from);
     if (dir === ROOT) return layers;
     const parts = dir.split('/');
     let prefix = ROOT;
@@ -73,13 +80,13 @@ export class OverlayView {
       prefix = join(prefix, part);
       const next: number[] = [];
       for (const i of layers) {
-        if (await this.aufsWhiteout(i, prefix)) break;
-        const st = await lstatOrUndefined(this.real(i, prefix));
+        if (this.aufsWhiteout(i, prefix)) break;
+        const st = lstatSyncOrUndefined(this.real(i, prefix));
         if (!st) continue;
-        if (await this.isWhiteout(i, prefix, st)) break;
+        if (this.isWhiteoutSync(i, prefix, st)) break;
         if (!st.isDirectory()) break; // a non-directory hides everything below it
         next.push(i);
-        if (await this.isOpaque(i, prefix)) break;
+        if (this.isOpaqueSync(i, prefix)) break;
       }
       if (next.length === 0) return undefined;
       layers = next;
@@ -87,23 +94,31 @@ export class OverlayView {
     return layers;
   }
 
-  /** The topmost object at `p` in the merge, or undefined when nothing shows there. */
-  async lookup(p: string): Promise<Found | undefined> {
+  async mergedDirLayers(dir: string): Promise<number[] | undefined> {
+    return this.mergedDirLayersSync(dir);
+  }
+
+  /** The topmost object at `p` in the merge of the layers from `from` down, or undefined when nothing shows there. */
+  lookupSync(p: string, from = 0): Found | undefined {
     if (p === ROOT) {
-      if (this.layers.length === 0) return undefined;
-      const st = await lstatOrUndefined(this.real(0, ROOT));
-      return st ? { layer: 0, real: this.real(0, ROOT), stat: st } : undefined;
+      if (from >= this.layers.length) return undefined;
+      const st = lstatSyncOrUndefined(this.real(from, ROOT));
+      return st ? { layer: from, real: this.real(from, ROOT), stat: st } : undefined;
     }
-    const layers = await this.mergedDirLayers(parentOf(p));
+    const layers = this.mergedDirLayersSync(parentOf(p), from);
     if (!layers) return undefined;
     for (const i of layers) {
-      if (await this.aufsWhiteout(i, p)) return undefined;
-      const st = await lstatOrUndefined(this.real(i, p));
+      if (this.aufsWhiteout(i, p)) return undefined;
+      const st = lstatSyncOrUndefined(this.real(i, p));
       if (!st) continue;
-      if (await this.isWhiteout(i, p, st)) return undefined;
+      if (this.isWhiteoutSync(i, p, st)) return undefined;
       return { layer: i, real: this.real(i, p), stat: st };
     }
     return undefined;
+  }
+
+  async lookup(p: string): Promise<Found | undefined> {
+    return this.lookupSync(p);
   }
 
   /** Names visible in the merged directory `dir`, each with its topmost object. */
@@ -121,9 +136,9 @@ export class OverlayView {
         }
         if (hidden.has(name) || out.has(name)) continue;
         const p = join(dir, name);
-        const st = await lstatOrUndefined(this.real(i, p));
+        const st = lstatSyncOrUndefined(this.real(i, p));
         if (!st) continue;
-        if (await this.isWhiteout(i, p, st)) {
+        if (this.isWhiteoutSync(i, p, st)) {
           hidden.add(name);
           continue;
         }

@@ -1,0 +1,179 @@
+/**
+ * pack --lower against the kernel: an upper dir made with metacopy=on holds
+ * files whose data is in a layer below (chmod, chown and rename copy up the
+ * metadata only; a rename also records where the data is, in `redirect`).
+ * Packed with the layers below, the layer must give back what the mount showed:
+ * unpacked and mounted over the same lowers without metacopy, the merged tree
+ * equals the one the metacopy mount showed. Without them, pack refuses in one
+ * line. A chain too: a metacopy file over a metacopy file over the data.
+ */
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import * as fsx from 'fs-xattr';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type TreeSnapshot, compareSnapshots, formatDifferences, kernelOverlayAvailable, snapshotDir, snapshotKernelMount } from '../src/conformance/index.js';
+import { packLayer } from '../src/ops/pack.js';
+import { unpackLayer } from '../src/ops/unpack.js';
+import { concat, tempDir } from './helpers/entries.js';
+import { runCli, show } from './helpers/hostile-cli.js';
+import { skipUnless, type Why } from './helpers/hostile-priv.js';
+
+const t = tempDir('whiteout-metacopy-');
+afterAll(() => t.cleanup());
+
+const METACOPY = 'trusted.overlay.metacopy';
+const REDIRECT = 'trusted.overlay.redirect';
+
+function sh(cmd: string, args: string[]): { ok: boolean; err: string } {
+  const r = spawnSync(cmd, args);
+  return { ok: r.status === 0, err: r.stderr.toString().trim().split('\n')[0] ?? '' };
+}
+
+/** Mount lowers (topmost first) and an upper with metacopy=on, run `fn` in the merged dir, unmount. */
+async function withMetacopyMount<T>(lowers: string[], upper: string, fn: (merged: string) => T | Promise<T>): Promise<T> {
+  const work = fs.mkdtempSync(path.join(t.dir, 'work-'));
+  const merged = fs.mkdtempSync(path.join(t.dir, 'merged-'));
+  fs.mkdirSync(upper, { recursive: true });
+  const m = sh('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work},metacopy=on,redirect_dir=on`, merged]);
+  if (!m.ok) throw new Error(`mount with metacopy=on: ${m.err}`);
+  try {
+    return await fn(merged);
+  } finally {
+    sh('umount', [merged]);
+  }
+}
+
+let available: Why = { ok: false, reason: 'not checked' };
+
+beforeAll(async () => {
+  const k = await kernelOverlayAvailable();
+  if (!k.ok) {
+    available = k;
+    return;
+  }
+  // A trial: does this kernel copy up metadata only?
+  const lower = path.join(t.dir, 'probe-lower');
+  fs.mkdirSync(lower);
+  fs.writeFileSync(path.join(lower, 'f'), 'data');
+  const upper = path.join(t.dir, 'probe-upper');
+  try {
+    await withMetacopyMount([lower], upper, (m) => fs.chmodSync(path.join(m, 'f'), 0o600));
+    available = fs.existsSync(path.join(upper, 'f')) && fsx.listAttributesSync(path.join(upper, 'f')).includes(METACOPY) ? { ok: true } : { ok: false, reason: 'the kernel copied up the whole file under metacopy=on' };
+  } catch (e) {
+    available = { ok: false, reason: (e as Error).message };
+  }
+});
+
+function makeLower(dir: string): void {
+  fs.mkdirSync(path.join(dir, 'a'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'b'));
+  fs.writeFileSync(path.join(dir, 'a/one'), 'hello one\n');
+  fs.writeFileSync(path.join(dir, 'a/two'), crypto.randomBytes(3_000_000));
+  fs.writeFileSync(path.join(dir, 'b/three'), 'three\n');
+  fs.writeFileSync(path.join(dir, 'b/keep'), 'kept\n');
+}
+
+/** pack never exports the layer root (SPEC.md §7), so the root's metadata is the replay's own. */
+const ROOT_NOT_EXPORTED = { rootMeta: true } as const;
+
+/**
+ * Times to the millisecond: the kernel keeps nanoseconds, a tar keeps what pack writes, and Node sets
+ * times from doubles, so a replayed time can be a microsecond off.
+ */
+function coarse(snap: TreeSnapshot): TreeSnapshot {
+  const nodes = new Map([...snap.nodes].map(([p, n]) => [p, { ...n, mtime: Math.round(n.mtime * 1000) / 1000 }]));
+  return { ...snap, nodes };
+}
+
+async function packed(upper: string, lowers: string[]): Promise<Buffer> {
+  const p = packLayer(upper, { lowers, scanThread: { startAfter: 0 } });
+  return concat(p.stream);
+}
+
+/** The merged tree the packed layer gives over `lowers`, with no metacopy anywhere in it. */
+async function replayed(tar: Buffer, lowers: string[], name: string): Promise<TreeSnapshot> {
+  const out = path.join(t.dir, `replay-${name}`);
+  await unpackLayer((async function* () { yield tar; })(), out);
+  expect(fs.readdirSync(out).length).toBeGreaterThan(0);
+  return snapshotKernelMount([out, ...lowers], { metacopy: true });
+}
+
+describe('pack --lower of an upper made with metacopy=on (kernel)', () => {
+  it('packs the data from the layer below, and the layer replays what the mount showed', async (ctx) => {
+    skipUnless(ctx, available, 'pack of metacopy files');
+    const lower = path.join(t.dir, 'l1');
+    makeLower(lower);
+    const upper = path.join(t.dir, 'u1');
+    const truth = await withMetacopyMount([lower], upper, async (m) => {
+      fs.chmodSync(path.join(m, 'a/one'), 0o600);
+      fs.chownSync(path.join(m, 'a/two'), 4321, 4321);
+      fs.renameSync(path.join(m, 'b/three'), path.join(m, 'b/renamed'));
+      fs.writeFileSync(path.join(m, 'b/new'), 'new\n');
+      return snapshotDir(m);
+    });
+    // The kernel did what the test is about: data left below, a redirect for the renamed file.
+    for (const f of ['a/one', 'a/two', 'b/renamed']) expect(fsx.listAttributesSync(path.join(upper, f)), f).toContain(METACOPY);
+    expect(['/b/three', 'three']).toContain(fsx.getAttributeSync(path.join(upper, 'b/renamed'), REDIRECT).toString());
+
+    // Without the layers below, the data is not there to pack.
+    await expect(packed(upper, [])).rejects.toThrow(/metacopy.*--lower/);
+
+    const tar = await packed(upper, [lower]);
+    const got = await replayed(tar, [lower], 'one');
+    const diffs = compareSnapshots(coarse(truth), coarse(got), ['metacopy mount', 'packed layer over the lower'], ROOT_NOT_EXPORTED);
+    expect(diffs, formatDifferences(diffs)).toEqual([]);
+    // The renamed file's data, from its old place below.
+    expect(tar.includes(Buffer.from('three\n'))).toBe(true);
+
+    // The command line: the same layer with --lower, one line without.
+    const out = path.join(t.dir, 'cli-layer.tar');
+    const ok = await runCli(['pack', upper, '--lower', lower, '-o', out, '-q']);
+    expect(ok.code, show(ok)).toBe(0);
+    expect(fs.readFileSync(out).equals(tar)).toBe(true);
+    const refused = await runCli(['pack', upper, '-o', path.join(t.dir, 'refused.tar')]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(/a\/one.*metacopy.*--lower/);
+    expect(fs.existsSync(path.join(t.dir, 'refused.tar'))).toBe(false);
+  });
+
+  it('follows a metacopy file over a metacopy file down to the data', async (ctx) => {
+    skipUnless(ctx, available, 'pack of metacopy chains');
+    const lower = path.join(t.dir, 'l2');
+    makeLower(lower);
+    const mid = path.join(t.dir, 'mid');
+    await withMetacopyMount([lower], mid, (m) => {
+      fs.chmodSync(path.join(m, 'a/one'), 0o640);
+      fs.renameSync(path.join(m, 'a/two'), path.join(m, 'a/two-moved'));
+    });
+    expect(fsx.listAttributesSync(path.join(mid, 'a/one'))).toContain(METACOPY);
+    const upper = path.join(t.dir, 'u2');
+    const truth = await withMetacopyMount([mid, lower], upper, async (m) => {
+      fs.chownSync(path.join(m, 'a/one'), 1111, 2222);
+      fs.chmodSync(path.join(m, 'a/two-moved'), 0o604);
+      return snapshotDir(m);
+    });
+    expect(fsx.listAttributesSync(path.join(upper, 'a/one'))).toContain(METACOPY);
+    expect(fsx.listAttributesSync(path.join(upper, 'a/two-moved'))).toContain(METACOPY);
+
+    // Only the data layer would do: the middle one holds metadata only.
+    await expect(packed(upper, [mid])).rejects.toThrow(/no layer below shows a file/);
+
+    const tar = await packed(upper, [mid, lower]);
+    const got = await replayed(tar, [mid, lower], 'two');
+    const diffs = compareSnapshots(coarse(truth), coarse(got), ['metacopy mount', 'packed layer over the lowers'], ROOT_NOT_EXPORTED);
+    expect(diffs, formatDifferences(diffs)).toEqual([]);
+  });
+
+  it('refuses a directory renamed under redirect_dir=on, in one line', async (ctx) => {
+    skipUnless(ctx, available, 'pack of a renamed directory');
+    const lower = path.join(t.dir, 'l3');
+    makeLower(lower);
+    const upper = path.join(t.dir, 'u3');
+    await withMetacopyMount([lower], upper, (m) => fs.renameSync(path.join(m, 'a'), path.join(m, 'a-moved')));
+    expect(['/a', 'a']).toContain(fsx.getAttributeSync(path.join(upper, 'a-moved'), REDIRECT).toString());
+    await expect(packed(upper, [lower])).rejects.toThrow(/a-moved.*renamed under redirect_dir=on/);
+  });
+});
