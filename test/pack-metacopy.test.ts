@@ -167,13 +167,65 @@ describe('pack --lower of an upper made with metacopy=on (kernel)', () => {
     expect(diffs, formatDifferences(diffs)).toEqual([]);
   });
 
-  it('refuses a directory renamed under redirect_dir=on, in one line', async (ctx) => {
-    skipUnless(ctx, available, 'pack of a renamed directory');
+  it('packs a renamed directory whole and opaque, with what it shows from the layer below', async (ctx) => {
+    skipUnless(ctx, available, 'pack of renamed directories');
     const lower = path.join(t.dir, 'l3');
     makeLower(lower);
+    fs.mkdirSync(path.join(lower, 'a/sub'));
+    fs.writeFileSync(path.join(lower, 'a/sub/deep'), 'deep\n');
+    fs.symlinkSync('../b/keep', path.join(lower, 'a/link'));
+    fs.writeFileSync(path.join(lower, 'a/hl1'), 'linked\n');
+    fs.linkSync(path.join(lower, 'a/hl1'), path.join(lower, 'a/hl2'));
+    spawnSync('mkfifo', [path.join(lower, 'a/fifo')]);
+    // A directory only the layer below has, inside the renamed one.
+    fs.mkdirSync(path.join(lower, 'a/only/inner'), { recursive: true });
+    fs.writeFileSync(path.join(lower, 'a/only/inner/f'), 'only below\n');
+    // A directory emptied, then replaced by a rename: what it held below must stay hidden.
+    fs.mkdirSync(path.join(lower, 'c'));
+    fs.writeFileSync(path.join(lower, 'c/old'), 'old\n');
+    fs.mkdirSync(path.join(lower, 'd'));
+    fs.writeFileSync(path.join(lower, 'd/dd'), 'dd\n');
     const upper = path.join(t.dir, 'u3');
-    await withMetacopyMount([lower], upper, (m) => fs.renameSync(path.join(m, 'a'), path.join(m, 'a-moved')));
+    const truth = await withMetacopyMount([lower], upper, async (m) => {
+      fs.renameSync(path.join(m, 'a'), path.join(m, 'a-moved'));
+      fs.chmodSync(path.join(m, 'a-moved/one'), 0o600);
+      fs.rmSync(path.join(m, 'a-moved/two'));
+      fs.writeFileSync(path.join(m, 'a-moved/new'), 'new\n');
+      fs.writeFileSync(path.join(m, 'a-moved/sub/added'), 'added\n');
+      // Renamed inside a renamed directory: its redirect names it beside where it is below (in /a).
+      fs.renameSync(path.join(m, 'a-moved/only'), path.join(m, 'a-moved/only2'));
+      fs.mkdirSync(path.join(m, 'x'));
+      fs.renameSync(path.join(m, 'b'), path.join(m, 'x/b2'));
+      fs.renameSync(path.join(m, 'x/b2/three'), path.join(m, 'x/b2/three-moved'));
+      fs.rmSync(path.join(m, 'c/old'));
+      fs.renameSync(path.join(m, 'd'), path.join(m, 'c'));
+      return snapshotDir(m);
+    });
     expect(['/a', 'a']).toContain(fsx.getAttributeSync(path.join(upper, 'a-moved'), REDIRECT).toString());
-    await expect(packed(upper, [lower])).rejects.toThrow(/a-moved.*renamed under redirect_dir=on/);
+    expect(fsx.getAttributeSync(path.join(upper, 'x/b2'), REDIRECT).toString()).toBe('/b');
+    expect(fsx.listAttributesSync(path.join(upper, 'a-moved/one'))).toContain(METACOPY);
+    expect(['/d', 'd']).toContain(fsx.getAttributeSync(path.join(upper, 'c'), REDIRECT).toString());
+    expect(truth.nodes.has('c/old')).toBe(false);
+    expect(truth.nodes.has('a-moved/only2/inner/f')).toBe(true);
+    expect(fsx.getAttributeSync(path.join(upper, 'a-moved/only2'), REDIRECT).toString()).toBe('only');
+
+    // Without the layers below, the directory's content is not there to pack.
+    await expect(packed(upper, [])).rejects.toThrow(/a-moved.*redirect.*--lower/);
+
+    const tar = await packed(upper, [lower]);
+    const got = await replayed(tar, [lower], 'three');
+    const diffs = compareSnapshots(coarse(truth), coarse(got), ['metacopy mount', 'packed layer over the lower'], ROOT_NOT_EXPORTED);
+    expect(diffs, formatDifferences(diffs)).toEqual([]);
+  });
+
+  it('refuses to follow a rename made in a layer below, in one line', async (ctx) => {
+    skipUnless(ctx, available, 'pack over a renamed directory below');
+    const lower = path.join(t.dir, 'l4');
+    makeLower(lower);
+    const mid = path.join(t.dir, 'mid4');
+    await withMetacopyMount([lower], mid, (m) => fs.renameSync(path.join(m, 'b'), path.join(m, 'b2')));
+    const upper = path.join(t.dir, 'u4');
+    await withMetacopyMount([mid, lower], upper, (m) => fs.renameSync(path.join(m, 'b2'), path.join(m, 'b3')));
+    await expect(packed(upper, [mid, lower])).rejects.toThrow(/b3.*'b2' of layer 1 below, itself renamed/);
   });
 });

@@ -18,7 +18,7 @@ import { readXattrsSync } from '../fs/xattr.js';
 import { type DirScanner, InlineScanner, type ScanThreadOptions, ThreadScanner } from './dir-scan.js';
 import { AUFS_META_PREFIX, OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, display, fromText, join, parentOf, toFsPath } from '../paths.js';
 import { FUSE_OVERLAYFS_PREFIX, activeNamespace, splitDiskXattrs } from './forms.js';
-import { OverlayView } from './lookup.js';
+import { type Found, OverlayView } from './lookup.js';
 
 export interface OverlayDirReadOptions {
   /** Read `user.overlay.*` as the live namespace (mounts with `-o userxattr`). */
@@ -45,6 +45,12 @@ interface Child {
   real: Buffer;
   st: EntryStats;
   xattrs: Map<string, Buffer>;
+  /**
+   * Inside a renamed directory: the object's path in the layers below (where a
+   * metacopy file's data is looked for), and for an object that is itself from
+   * a layer below, that layer's index.
+   */
+  lower?: { path: string; layer?: number };
 }
 
 /** What a directory's own state says about its children. */
@@ -135,7 +141,12 @@ class Reader {
     return parent.xwhiteouts && c.st.isFile() && c.st.size === 0n && c.xattrs.has(`${this.ns}whiteout`);
   }
 
-  private *walk(dir: string, state: DirState, insideOpaque: boolean): Generator<Entry> {
+  /**
+   * `src`: this directory is a renamed one (or inside one), written opaque with
+   * its whole content: the merge of this upper directory over the directory at
+   * `src` in the layers below (SPEC.md §7).
+   */
+  private *walk(dir: string, state: DirState, insideOpaque: boolean, src?: string): Generator<Entry> {
     const kids = this.children(dir);
     const hidesAll = insideOpaque || state.opaque;
     const whiteouts: string[] = [];
@@ -173,15 +184,104 @@ class Reader {
     }
     // Inside an opaque directory a whiteout hides nothing the directory does not already hide.
     if (!hidesAll) for (const w of whiteouts.sort()) yield { kind: 'whiteout', path: w };
-    for (const c of rest) {
+    const children = src === undefined ? rest : this.mergeBelow(dir, rest, whiteouts, state.opaque ? undefined : src);
+    for (const c of children) {
       const e = this.content(c);
       yield e;
-      if (e.kind === 'dir') {
-        const childState = this.dirState(c.path, c.xattrs);
-        if (this.opts.aufs && lstatSyncOrUndefined(this.abs(join(c.path, OPAQUE_MARKER)))) childState.opaque = true;
-        if (childState.opaque) yield { kind: 'opaque', path: c.path };
-        yield* this.walk(c.path, childState, hidesAll || childState.opaque);
+      if (e.kind !== 'dir') continue;
+      if (c.lower?.layer !== undefined) {
+        // From a layer below: nothing of it is in this directory's listings.
+        yield* this.walkBelow(c.path, c.lower.path);
+        continue;
       }
+      const childState = this.dirState(c.path, c.xattrs);
+      if (this.opts.aufs && lstatSyncOrUndefined(this.abs(join(c.path, OPAQUE_MARKER)))) childState.opaque = true;
+      // An opaque directory shows nothing below, renamed or not (the kernel stops there).
+      const renamedFrom = childState.opaque ? undefined : this.renamedFrom(c, src);
+      if (renamedFrom !== undefined) {
+        // Renamed under redirect_dir=on: written opaque, with all it shows (the layers below hold it elsewhere).
+        if (src === undefined) yield { kind: 'opaque', path: c.path };
+        yield* this.walk(c.path, { ...childState, opaque: false }, true, renamedFrom);
+        continue;
+      }
+      if (childState.opaque && src === undefined) yield { kind: 'opaque', path: c.path };
+      // Inside a renamed directory, an upper directory merges with the one of its name below (unless opaque).
+      const below = src !== undefined && !childState.opaque ? join(src, c.name) : undefined;
+      yield* this.walk(c.path, below === undefined ? childState : { ...childState, opaque: false }, hidesAll || childState.opaque, below);
+    }
+  }
+
+  /**
+   * Where a renamed directory's content is in the layers below: its `redirect`
+   * (absolute from the layer root, or a name beside where it lies below), or
+   * undefined when it was not renamed. Needs the layers below.
+   */
+  private renamedFrom(c: Child, parentBelow: string | undefined): string | undefined {
+    const v = c.xattrs.get(`${this.ns}redirect`);
+    if (v === undefined) return undefined;
+    if (!this.view) {
+      throw new WhiteoutError(
+        this.where(c.path),
+        `has ${this.ns}redirect: a directory renamed under redirect_dir=on, whose content is still in the layers below under its old name; give the layers below with --lower`,
+        'unrepresentable',
+      );
+    }
+    return redirectPath(v, join(parentBelow ?? parentOf(c.path), c.name), () => this.where(c.path));
+  }
+
+  /**
+   * The children of a directory written with its whole content: this layer's own
+   * (`rest`), and then, by name, what the directory at `below` shows in the layers
+   * below that this layer neither replaces nor whites out.
+   */
+  private mergeBelow(dir: string, rest: Child[], whiteouts: string[], below: string | undefined): Child[] {
+    const view = this.view;
+    const upper = rest.map((c): Child => ({ ...c, lower: { path: below === undefined ? c.path : join(below, c.name) } }));
+    if (!view || below === undefined) return upper;
+    const top = view.lookupSync(below);
+    if (top?.stat.isDirectory() && readXattrsSync(top.real, false).has(`${this.ns}redirect`)) {
+      throw new WhiteoutError(this.where(dir), `shows the directory '${display(below)}' of layer ${top.layer + 1} below, itself renamed under redirect_dir=on: pack does not follow a rename in the layers below`, 'unrepresentable');
+    }
+    const taken = new Set([...rest.map((c) => c.name), ...whiteouts.map((w) => w.slice(dir === ROOT ? 0 : dir.length + 1))]);
+    const out = [...upper];
+    for (const [name, found] of view.listSync(below)) {
+      if (taken.has(name)) continue;
+      const c = this.belowChild(join(dir, name), name, join(below, name), found);
+      if (c) out.push(c);
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** An object of a layer below, as a child of a directory this layer writes whole; undefined for a socket. */
+  private belowChild(path: string, name: string, belowPath: string, found: Found): Child | undefined {
+    if (found.stat.isSocket()) {
+      this.warn(`${this.opts.what}: skipping socket '${display(belowPath)}' of layer ${found.layer + 1} below: a tar cannot hold it`);
+      return undefined;
+    }
+    const xattrs = readXattrsSync(found.real, found.stat.isSymbolicLink());
+    if (found.stat.isDirectory() && xattrs.has(`${this.ns}redirect`)) {
+      throw new WhiteoutError(
+        this.where(path),
+        `is the directory '${display(belowPath)}' of layer ${found.layer + 1} below, itself renamed under redirect_dir=on: pack does not follow a rename in the layers below`,
+        'unrepresentable',
+      );
+    }
+    return { name, path, real: found.real, st: found.stat, xattrs, lower: { path: belowPath, layer: found.layer } };
+  }
+
+  /** A directory only the layers below hold (inside a renamed one): all it shows there. */
+  private *walkBelow(dir: string, below: string): Generator<Entry> {
+    const view = this.view;
+    if (!view) return;
+    const children: Child[] = [];
+    for (const [name, found] of view.listSync(below)) {
+      const c = this.belowChild(join(dir, name), name, join(below, name), found);
+      if (c) children.push(c);
+    }
+    for (const c of children) {
+      const e = this.content(c);
+      yield e;
+      if (e.kind === 'dir') yield* this.walkBelow(c.path, join(below, c.name));
     }
   }
 
@@ -200,16 +300,8 @@ class Reader {
     const st = c.st;
     const redirect = live.get('redirect');
     const metacopy = live.has('metacopy');
-    if (st.isDirectory()) {
-      if (redirect !== undefined) {
-        throw new WhiteoutError(
-          this.where(c.path),
-          `has ${this.ns}redirect: a directory renamed under redirect_dir=on, whose content is the lower directory it names; an OCI layer cannot say "renamed", and pack does not rebuild the directory from the layers below`,
-          'unrepresentable',
-        );
-      }
-      return { kind: 'dir', path: c.path, meta };
-    }
+    // A renamed directory's redirect is followed by the walk (renamedFrom).
+    if (st.isDirectory()) return { kind: 'dir', path: c.path, meta };
     // redirect on a file matters only with metacopy: once its data was copied up, the data is here.
     if (metacopy && !st.isFile()) throw new WhiteoutError(this.where(c.path), `has ${this.ns}metacopy but is not a regular file`, 'input');
     if (st.nlink > 1n) {
@@ -249,8 +341,11 @@ class Reader {
         'unrepresentable',
       );
     }
-    let target = redirect === undefined ? c.path : redirectPath(redirect, c.path, () => this.where(c.path));
-    let from = 0;
+    // Its path below: its own, or inside a renamed directory, where that directory's content is below.
+    const base = c.lower?.path ?? c.path;
+    let target = redirect === undefined ? base : redirectPath(redirect, base, () => this.where(c.path));
+    // A metacopy file of a layer below has its data further down than its own layer.
+    let from = c.lower?.layer === undefined ? 0 : c.lower.layer + 1;
     for (;;) {
       const found = view.lookupSync(target, from);
       if (!found) throw new WhiteoutError(this.where(c.path), `has ${this.ns}metacopy, but no layer below shows a file at '${display(target)}' for its data`, 'input');

@@ -7,7 +7,7 @@
  * is a few syscalls in line; the async methods are the same lookups, for callers
  * that await.
  */
-import { readdir } from 'node:fs/promises';
+import fs from 'node:fs';
 import { OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, baseOf, join, parentOf, toFsPath } from '../paths.js';
 import { type BigStats, isWhiteoutDevice, lstatSyncOrUndefined } from '../fs/stat.js';
 import { readXattrSync } from '../fs/xattr.js';
@@ -121,14 +121,14 @@ export class OverlayView {
     return this.lookupSync(p);
   }
 
-  /** Names visible in the merged directory `dir`, each with its topmost object. */
-  async list(dir: string): Promise<Map<string, Found>> {
+  /** Names visible in the merged directory `dir` (of the layers from `from` down), each with its topmost object. */
+  listSync(dir: string, from = 0): Map<string, Found> {
     const out = new Map<string, Found>();
-    const layers = await this.mergedDirLayers(dir);
+    const layers = this.mergedDirLayersSync(dir, from);
     if (!layers) return out;
     const hidden = new Set<string>();
     for (const i of layers) {
-      const names = (await readdir(this.real(i, dir), { encoding: 'latin1' })).sort();
+      const names = fs.readdirSync(this.real(i, dir), { encoding: 'latin1' }).sort();
       for (const name of names) {
         if (this.form.whiteouts === 'aufs' && name.startsWith(WHITEOUT_PREFIX)) {
           if (name !== OPAQUE_MARKER) hidden.add(name.slice(WHITEOUT_PREFIX.length));
@@ -148,5 +148,9 @@ export class OverlayView {
       }
     }
     return out;
+  }
+
+  async list(dir: string): Promise<Map<string, Found>> {
+    return this.listSync(dir);
   }
 }
