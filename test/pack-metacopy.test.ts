@@ -17,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Difference, type TreeSnapshot, compareSnapshots, formatDifferences, kernelOverlayAvailable, snapshotDir, snapshotKernelMount } from '../src/conformance/index.js';
 import { packLayer } from '../src/ops/pack.js';
 import { unpackLayer } from '../src/ops/unpack.js';
-import { concat, tempDir } from './helpers/entries.js';
+import { concat, isRoot, tempDir } from './helpers/entries.js';
+import { readOverlayDirSync } from '../src/overlay/dir-read.js';
 import { runCli, show } from './helpers/hostile-cli.js';
 import { fcParams } from './properties/harness.js';
 import { skipUnless, type Why } from './helpers/hostile-priv.js';
@@ -299,6 +300,19 @@ describe('pack --lower of an upper made with metacopy=on (kernel)', () => {
       fcParams(60),
     );
   }, 600_000);
+});
+
+describe('pack --lower of a renamed directory, made by hand', () => {
+  it('refuses a real .wh. file the layer below would put in it, as for its own files', (ctx) => {
+    skipUnless(ctx, isRoot ? { ok: true } : { ok: false, reason: 'not root: cannot set trusted.overlay.* xattrs' }, 'a .wh. name below');
+    const lower = path.join(t.dir, 'hand-lower');
+    fs.mkdirSync(path.join(lower, 'a'), { recursive: true });
+    fs.writeFileSync(path.join(lower, 'a/.wh.x'), 'a real file');
+    const upper = path.join(t.dir, 'hand-upper');
+    fs.mkdirSync(path.join(upper, 'b'), { recursive: true });
+    fsx.setAttributeSync(path.join(upper, 'b'), REDIRECT, Buffer.from('/a'));
+    expect(() => [...readOverlayDirSync(upper, { userxattr: false, aufs: false, what: 'upper', lowers: [lower] })]).toThrow(/'b\/\.wh\.x'.*'a\/\.wh\.x' of layer 1 below.*cannot hold/);
+  });
 });
 
 /** Every path under `root`, sorted, relative. */

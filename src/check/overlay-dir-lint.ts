@@ -77,8 +77,8 @@ class DirLint {
       const name = `${ns}${key}`;
       if (key === 'opaque') out.opaque = value.toString('latin1');
       else if (key === 'whiteout') out.whiteout = true;
-      else if (key === 'redirect') this.add('overlay-redirect', path, `${name}: made with redirect_dir=on, the content is the lower directory it names, not this one`);
-      else if (key === 'metacopy') this.add('overlay-metacopy', path, `${name}: made with metacopy=on, the data is in a lower file, this one is empty`);
+      else if (key === 'redirect') this.add('overlay-redirect', path, `${name}: made with redirect_dir=on, the content is the lower directory it names, not this one (pack it with --lower)`);
+      else if (key === 'metacopy') this.add('overlay-metacopy', path, `${name}: made with metacopy=on, the data is in a lower file, this one is empty (pack it with --lower)`);
       else this.add('kernel-xattr', path, `${name}: ${MOUNT_STATE[key] ?? 'an overlay key the kernel does not define'}; mount state, not image content`);
     }
     return out;

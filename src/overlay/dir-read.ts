@@ -258,6 +258,10 @@ class Reader {
       this.warn(`${this.opts.what}: skipping socket '${display(belowPath)}' of layer ${found.layer + 1} below: a tar cannot hold it`);
       return undefined;
     }
+    // As for this layer's own files (walk): in a tar such a name is a whiteout.
+    if (name.startsWith(WHITEOUT_PREFIX)) {
+      throw new WhiteoutError(this.where(path), `is '${display(belowPath)}' of layer ${found.layer + 1} below, a real file whose name starts with '.wh.', which an OCI layer cannot hold`, 'unrepresentable');
+    }
     const xattrs = readXattrsSync(found.real, found.stat.isSymbolicLink());
     if (found.stat.isDirectory() && xattrs.has(`${this.ns}redirect`)) {
       throw new WhiteoutError(
