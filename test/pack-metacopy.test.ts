@@ -19,6 +19,7 @@ import { packLayer } from '../src/ops/pack.js';
 import { unpackLayer } from '../src/ops/unpack.js';
 import { concat, isRoot, tempDir } from './helpers/entries.js';
 import { readOverlayDirSync } from '../src/overlay/dir-read.js';
+import { readTar } from '../src/tar/read.js';
 import { runCli, show } from './helpers/hostile-cli.js';
 import { fcParams } from './properties/harness.js';
 import { skipUnless, type Why } from './helpers/hostile-priv.js';
@@ -300,6 +301,41 @@ describe('pack --lower of an upper made with metacopy=on (kernel)', () => {
       fcParams(60),
     );
   }, 600_000);
+});
+
+describe('pack --lower and opaque markers (kernel)', () => {
+  it('writes a marker only where the layers below show a directory to hide', async (ctx) => {
+    const k = await kernelOverlayAvailable();
+    skipUnless(ctx, k, 'opaque markers with the layers below');
+    const lower = path.join(t.dir, 'op-lower');
+    makeLower(lower);
+    const upper = path.join(t.dir, 'op-upper');
+    const truth = await withMetacopyMount([lower], upper, async (m) => {
+      // A file replaced by a directory (made where the kernel put a whiteout: marked opaque, hiding nothing),
+      // and a directory replaced by one (its marker hides what was below).
+      fs.rmSync(path.join(m, 'b/keep'));
+      fs.mkdirSync(path.join(m, 'b/keep'));
+      fs.writeFileSync(path.join(m, 'b/keep/in'), 'in\n');
+      fs.rmSync(path.join(m, 'a'), { recursive: true });
+      fs.mkdirSync(path.join(m, 'a'));
+      fs.writeFileSync(path.join(m, 'a/fresh'), 'fresh\n');
+      return snapshotDir(m);
+    });
+    expect(fsx.getAttributeSync(path.join(upper, 'b/keep'), 'trusted.overlay.opaque').toString()).toBe('y');
+    expect(fsx.getAttributeSync(path.join(upper, 'a'), 'trusted.overlay.opaque').toString()).toBe('y');
+    const markers = async (tar: Buffer) => {
+      const found: string[] = [];
+      for await (const e of readTar((async function* () { yield tar; })())) if (e.header.name.endsWith('.wh..wh..opq')) found.push(e.header.name);
+      return found.sort();
+    };
+    // Without the layers below: both markers. With them: only the one that hides something.
+    expect(await markers(await concat(packLayer(upper).stream))).toEqual(['a/.wh..wh..opq', 'b/keep/.wh..wh..opq']);
+    const tar = await packed(upper, [lower]);
+    expect(await markers(tar)).toEqual(['a/.wh..wh..opq']);
+    const got = await replayed(tar, [lower], 'opaque');
+    const diffs = differences(truth, got, ['mount', 'packed layer over the lower']);
+    expect(diffs, formatDifferences(diffs)).toEqual([]);
+  });
 });
 
 describe('pack --lower of a renamed directory, made by hand', () => {

@@ -204,11 +204,20 @@ class Reader {
         yield* this.walk(c.path, { ...childState, opaque: false }, true, renamedFrom);
         continue;
       }
-      if (childState.opaque && src === undefined) yield { kind: 'opaque', path: c.path };
+      if (childState.opaque && src === undefined && this.hidesSomething(c.path)) yield { kind: 'opaque', path: c.path };
       // Inside a renamed directory, an upper directory merges with the one of its name below (unless opaque).
       const below = src !== undefined && !childState.opaque ? join(src, c.name) : undefined;
       yield* this.walk(c.path, below === undefined ? childState : { ...childState, opaque: false }, hidesAll || childState.opaque, below);
     }
+  }
+
+  /**
+   * Would an opaque marker at `dir` hide anything? Only a directory below can be hidden
+   * (a non-directory there is replaced by this one anyway). Without the layers below
+   * there is no telling, so every marker is written (SPEC.md §7).
+   */
+  private hidesSomething(dir: string): boolean {
+    return this.view === undefined || this.view.lookupSync(dir)?.stat.isDirectory() === true;
   }
 
   /**
