@@ -19,6 +19,7 @@ import { packLayer } from '../src/ops/pack.js';
 import { unpackLayer } from '../src/ops/unpack.js';
 import { concat, isRoot, tempDir } from './helpers/entries.js';
 import { readOverlayDirSync } from '../src/overlay/dir-read.js';
+import { parseRedirect } from '../src/overlay/lookup.js';
 import { readTar } from '../src/tar/read.js';
 import { runCli, show } from './helpers/hostile-cli.js';
 import { fcParams } from './properties/harness.js';
@@ -98,10 +99,10 @@ async function packed(upper: string, lowers: string[]): Promise<Buffer> {
 }
 
 /** The merged tree the packed layer gives over `lowers`, with no metacopy anywhere in it. */
-async function replayed(tar: Buffer, lowers: string[], name: string): Promise<TreeSnapshot> {
+async function replayed(tar: Buffer, lowers: string[], name: string, nonEmpty = true): Promise<TreeSnapshot> {
   const out = path.join(t.dir, `replay-${name}`);
   await unpackLayer((async function* () { yield tar; })(), out);
-  expect(fs.readdirSync(out).length).toBeGreaterThan(0);
+  if (nonEmpty) expect(fs.readdirSync(out).length).toBeGreaterThan(0);
   return snapshotKernelMount([out, ...lowers], { metacopy: true });
 }
 
@@ -223,85 +224,133 @@ describe('pack --lower of an upper made with metacopy=on (kernel)', () => {
     expect(diffs, formatDifferences(diffs)).toEqual([]);
   });
 
-  it('refuses to follow a rename made in a layer below, in one line', async (ctx) => {
+  it('follows a rename made in a layer below, as the kernel does', async (ctx) => {
     skipUnless(ctx, available, 'pack over a renamed directory below');
     const lower = path.join(t.dir, 'l4');
     makeLower(lower);
     const mid = path.join(t.dir, 'mid4');
-    await withMetacopyMount([lower], mid, (m) => fs.renameSync(path.join(m, 'b'), path.join(m, 'b2')));
+    await withMetacopyMount([lower], mid, (m) => {
+      fs.renameSync(path.join(m, 'b'), path.join(m, 'b2'));
+      fs.renameSync(path.join(m, 'a'), path.join(m, 'b2/a-in'));
+    });
     const upper = path.join(t.dir, 'u4');
-    await withMetacopyMount([mid, lower], upper, (m) => fs.renameSync(path.join(m, 'b2'), path.join(m, 'b3')));
-    await expect(packed(upper, [mid, lower])).rejects.toThrow(/b3.*'b2' of layer 1 below, itself renamed/);
+    const truth = await withMetacopyMount([mid, lower], upper, async (m) => {
+      // Renamed again (its content is two renames away), and a metacopy file reached through a rename below.
+      fs.renameSync(path.join(m, 'b2'), path.join(m, 'b3'));
+      fs.chmodSync(path.join(m, 'b3/a-in/one'), 0o611);
+      return snapshotDir(m);
+    });
+    expect(['/b2', 'b2']).toContain(fsx.getAttributeSync(path.join(upper, 'b3'), REDIRECT).toString());
+    const tar = await packed(upper, [mid, lower]);
+    const got = await replayed(tar, [mid, lower], 'four');
+    const diffs = differences(truth, got, ['metacopy mount', 'packed layer over the lowers']);
+    expect(diffs, formatDifferences(diffs)).toEqual([]);
+    expect(truth.nodes.has('b3/a-in/two')).toBe(true);
   });
 
   it('replays what the mount showed after any run of chmod, chown, rename, rm, write, create and mkdir (property)', async (ctx) => {
     skipUnless(ctx, available, 'pack of metacopy stacks, property');
-    /** One change, its paths picked at run time among what the mount shows then. */
-    type Op =
-      | { op: 'chmod' | 'chown' | 'touch' | 'rm' | 'write'; at: number }
-      | { op: 'rename'; at: number; into: number; name: string }
-      | { op: 'create' | 'mkdir'; into: number; name: string };
-    const name = fc.constantFrom('n1', 'n2', 'x', 'f0', 'd1');
-    const opArb: fc.Arbitrary<Op> = fc.oneof(
-      fc.record({ op: fc.constantFrom('chmod', 'chown', 'touch', 'rm', 'write') as fc.Arbitrary<'chmod'>, at: fc.nat() }),
-      { weight: 3, arbitrary: fc.record({ op: fc.constant('rename' as const), at: fc.nat(), into: fc.nat(), name }) },
-      fc.record({ op: fc.constantFrom('create', 'mkdir') as fc.Arbitrary<'create'>, into: fc.nat(), name }),
-    );
     let n = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 8 }), async (ops) => {
         const base = path.join(t.dir, `prop-${n++}`);
-        const lower = path.join(base, 'lower');
-        fs.mkdirSync(path.join(lower, 'd0/s0/s1'), { recursive: true });
-        fs.mkdirSync(path.join(lower, 'd1'));
-        fs.mkdirSync(path.join(lower, 'd2/e'), { recursive: true });
-        for (const [f, data] of [['d0/f0', 'zero\n'], ['d0/s0/f1', 'one\n'], ['d0/s0/s1/f2', 'two\n'], ['d1/f3', 'three\n'], ['d2/e/f4', 'four\n'], ['top', 'top\n']] as const) {
-          fs.writeFileSync(path.join(lower, f), data);
-        }
-        fs.symlinkSync('../d1/f3', path.join(lower, 'd0/link'));
-        fs.linkSync(path.join(lower, 'd1/f3'), path.join(lower, 'd2/hard'));
+        const lower = makePropLower(base);
         const upper = path.join(base, 'upper');
         const truth = await withMetacopyMount([lower], upper, (m) => {
-          const all = () => listTree(m);
-          const dirs = () => ['', ...all().filter((p) => fs.lstatSync(path.join(m, p)).isDirectory())];
-          const pick = (list: string[], i: number) => list[i % list.length] as string;
-          for (const o of ops) {
-            try {
-              if (o.op === 'create' || o.op === 'mkdir') {
-                const target = path.join(m, pick(dirs(), o.into), o.name);
-                if (o.op === 'mkdir') fs.mkdirSync(target);
-                else fs.writeFileSync(target, `new ${o.name}\n`);
-                continue;
-              }
-              const list = all();
-              if (list.length === 0) continue;
-              const p = path.join(m, pick(list, o.at));
-              if (o.op === 'chmod') fs.chmodSync(p, 0o700);
-              else if (o.op === 'chown') fs.lchownSync(p, 1000, 1000);
-              else if (o.op === 'touch') fs.lutimesSync(p, 1_600_000_000, 1_600_000_000);
-              else if (o.op === 'rm') fs.rmSync(p, { recursive: true });
-              else if (o.op === 'write') fs.appendFileSync(p, 'more\n');
-              else fs.renameSync(p, path.join(m, pick(dirs(), o.into), o.name));
-            } catch {
-              // Not allowed on what was picked (a dir into itself, over a non-empty dir, write to a dir…): the mount is unchanged.
-            }
-          }
+          applyOps(m, ops);
           return snapshotDir(m);
         });
         const tar = await packed(upper, [lower]);
-        const out = path.join(base, 'replay');
-        await unpackLayer((async function* () { yield tar; })(), out);
-        const got = await snapshotKernelMount([out, lower], { metacopy: true });
+        const got = await replayed(tar, [lower], `prop-${n}`, false);
         // Not hard-link identity: a file of a renamed directory is the lower file itself in the mount, so it
         // shares an inode with its other names below, which no layer can say (the layer holds a copy; SPEC.md §7).
-        const diffs = differences(await truth, got, ['metacopy mount', 'packed layer over the lower'], false);
+        const diffs = differences(truth, got, ['metacopy mount', 'packed layer over the lower'], false);
         expect(diffs, `${JSON.stringify(ops)}\n${formatDifferences(diffs)}`).toEqual([]);
         fs.rmSync(base, { recursive: true, force: true });
       }),
       fcParams(60),
     );
   }, 600_000);
+
+  it('does the same over a stack whose middle layer a metacopy mount made too, renames and all (property)', async (ctx) => {
+    skipUnless(ctx, available, 'pack of two-layer metacopy stacks, property');
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 6 }), fc.array(opArb, { minLength: 1, maxLength: 6 }), async (first, second) => {
+        const base = path.join(t.dir, `prop2-${n++}`);
+        const lower = makePropLower(base);
+        const mid = path.join(base, 'mid');
+        await withMetacopyMount([lower], mid, (m) => applyOps(m, first));
+        const upper = path.join(base, 'upper');
+        const truth = await withMetacopyMount([mid, lower], upper, (m) => {
+          applyOps(m, second);
+          return snapshotDir(m);
+        });
+        const tar = await packed(upper, [mid, lower]);
+        const got = await replayed(tar, [mid, lower], `prop2-${n}`, false);
+        const diffs = differences(truth, got, ['metacopy mount', 'packed layer over the lowers'], false);
+        expect(diffs, `${JSON.stringify([first, second])}\n${formatDifferences(diffs)}`).toEqual([]);
+        fs.rmSync(base, { recursive: true, force: true });
+      }),
+      fcParams(40),
+    );
+  }, 600_000);
 });
+
+/** One change, its paths picked at run time among what the mount shows then. */
+type Op =
+  | { op: 'chmod' | 'chown' | 'touch' | 'rm' | 'write'; at: number }
+  | { op: 'rename'; at: number; into: number; name: string }
+  | { op: 'create' | 'mkdir'; into: number; name: string };
+
+const opName = fc.constantFrom('n1', 'n2', 'x', 'f0', 'd1');
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ op: fc.constantFrom('chmod', 'chown', 'touch', 'rm', 'write') as fc.Arbitrary<'chmod'>, at: fc.nat() }),
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('rename' as const), at: fc.nat(), into: fc.nat(), name: opName }) },
+  fc.record({ op: fc.constantFrom('create', 'mkdir') as fc.Arbitrary<'create'>, into: fc.nat(), name: opName }),
+);
+
+/** The layer the properties start from: nested directories, files, a symlink, two hard-linked names. */
+function makePropLower(base: string): string {
+  const lower = path.join(base, 'lower');
+  fs.mkdirSync(path.join(lower, 'd0/s0/s1'), { recursive: true });
+  fs.mkdirSync(path.join(lower, 'd1'));
+  fs.mkdirSync(path.join(lower, 'd2/e'), { recursive: true });
+  for (const [f, data] of [['d0/f0', 'zero\n'], ['d0/s0/f1', 'one\n'], ['d0/s0/s1/f2', 'two\n'], ['d1/f3', 'three\n'], ['d2/e/f4', 'four\n'], ['top', 'top\n']] as const) {
+    fs.writeFileSync(path.join(lower, f), data);
+  }
+  fs.symlinkSync('../d1/f3', path.join(lower, 'd0/link'));
+  fs.linkSync(path.join(lower, 'd1/f3'), path.join(lower, 'd2/hard'));
+  return lower;
+}
+
+/** Run `ops` in the mounted tree `m`; an op the kernel refuses (a dir into itself, over a non-empty dir…) changes nothing. */
+function applyOps(m: string, ops: readonly Op[]): void {
+  const all = () => listTree(m);
+  const dirs = () => ['', ...all().filter((p) => fs.lstatSync(path.join(m, p)).isDirectory())];
+  const pick = (list: string[], i: number) => list[i % list.length] as string;
+  for (const o of ops) {
+    try {
+      if (o.op === 'create' || o.op === 'mkdir') {
+        const target = path.join(m, pick(dirs(), o.into), o.name);
+        if (o.op === 'mkdir') fs.mkdirSync(target);
+        else fs.writeFileSync(target, `new ${o.name}\n`);
+        continue;
+      }
+      const list = all();
+      if (list.length === 0) continue;
+      const p = path.join(m, pick(list, o.at));
+      if (o.op === 'chmod') fs.chmodSync(p, 0o700);
+      else if (o.op === 'chown') fs.lchownSync(p, 1000, 1000);
+      else if (o.op === 'touch') fs.lutimesSync(p, 1_600_000_000, 1_600_000_000);
+      else if (o.op === 'rm') fs.rmSync(p, { recursive: true });
+      else if (o.op === 'write') fs.appendFileSync(p, 'more\n');
+      else fs.renameSync(p, path.join(m, pick(dirs(), o.into), o.name));
+    } catch {
+      // Refused by the kernel: nothing changed.
+    }
+  }
+}
 
 describe('pack --lower and opaque markers (kernel)', () => {
   it('writes a marker only where the layers below show a directory to hide', async (ctx) => {
@@ -338,6 +387,15 @@ describe('pack --lower and opaque markers (kernel)', () => {
   });
 });
 
+describe('redirect values', () => {
+  it('are a clean absolute path or one name, and nothing else is followed', () => {
+    expect(parseRedirect('/a/b')).toEqual({ absolute: 'a/b' });
+    expect(parseRedirect('//a')).toEqual({ absolute: 'a' });
+    expect(parseRedirect('b')).toEqual({ name: 'b' });
+    for (const bad of ['', '/', '..', '.', '/../etc', '/a/../../etc', '/a//b', '/a/./b', 'a/b', '../x', 'a\0b']) expect(parseRedirect(bad), JSON.stringify(bad)).toBeUndefined();
+  });
+});
+
 describe('pack --lower of a renamed directory, made by hand', () => {
   it('refuses a real .wh. file the layer below would put in it, as for its own files', (ctx) => {
     skipUnless(ctx, isRoot ? { ok: true } : { ok: false, reason: 'not root: cannot set trusted.overlay.* xattrs' }, 'a .wh. name below');
@@ -348,6 +406,25 @@ describe('pack --lower of a renamed directory, made by hand', () => {
     fs.mkdirSync(path.join(upper, 'b'), { recursive: true });
     fsx.setAttributeSync(path.join(upper, 'b'), REDIRECT, Buffer.from('/a'));
     expect(() => [...readOverlayDirSync(upper, { userxattr: false, aufs: false, what: 'upper', lowers: [lower] })]).toThrow(/'b\/\.wh\.x'.*'a\/\.wh\.x' of layer 1 below.*cannot hold/);
+  });
+
+  it('never follows a redirect out of the layers, in this layer or below', (ctx) => {
+    skipUnless(ctx, isRoot ? { ok: true } : { ok: false, reason: 'not root: cannot set trusted.overlay.* xattrs' }, 'hostile redirects');
+    const outside = path.join(t.dir, 'outside-secret');
+    fs.mkdirSync(outside, { recursive: true });
+    fs.writeFileSync(path.join(outside, 'secret'), 'do not pack me');
+    const lower = path.join(t.dir, 'hostile-lower');
+    fs.mkdirSync(path.join(lower, 'd'), { recursive: true });
+    const upper = path.join(t.dir, 'hostile-upper');
+    fs.mkdirSync(path.join(upper, 'e'), { recursive: true });
+    const escape = `/../${path.relative(path.dirname(lower), outside)}`;
+    fsx.setAttributeSync(path.join(upper, 'e'), REDIRECT, Buffer.from(escape));
+    const read = () => [...readOverlayDirSync(upper, { userxattr: false, aufs: false, what: 'upper', lowers: [lower] })];
+    expect(read).toThrow(/'e'.*redirect that is neither a clean absolute path nor one name/);
+    // The same in the layer below, reached through a clean one above.
+    fsx.setAttributeSync(path.join(upper, 'e'), REDIRECT, Buffer.from('/d'));
+    fsx.setAttributeSync(path.join(lower, 'd'), REDIRECT, Buffer.from(escape));
+    expect(read).toThrow(/redirect that is neither a clean absolute path nor one name/);
   });
 });
 

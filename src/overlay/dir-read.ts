@@ -16,9 +16,9 @@ import { WhiteoutError, type WarningSink } from '../errors.js';
 import { type EntryStats, isWhiteoutDevice, lstatSyncOrUndefined, major, minor, mtimeSeconds, permBits } from '../fs/stat.js';
 import { readXattrsSync } from '../fs/xattr.js';
 import { type DirScanner, InlineScanner, type ScanThreadOptions, ThreadScanner } from './dir-scan.js';
-import { AUFS_META_PREFIX, OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, display, fromText, join, parentOf, toFsPath } from '../paths.js';
+import { AUFS_META_PREFIX, OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, baseOf, display, fromText, join, parentOf, toFsPath } from '../paths.js';
 import { FUSE_OVERLAYFS_PREFIX, activeNamespace, splitDiskXattrs } from './forms.js';
-import { type Found, OverlayView } from './lookup.js';
+import { type Found, type LayerDir, OverlayView, parseRedirect } from './lookup.js';
 
 export interface OverlayDirReadOptions {
   /** Read `user.overlay.*` as the live namespace (mounts with `-o userxattr`). */
@@ -50,7 +50,7 @@ interface Child {
    * metacopy file's data is looked for), and for an object that is itself from
    * a layer below, that layer's index.
    */
-  lower?: { path: string; layer?: number };
+  lower?: { path: string; layer?: number; below?: LayerDir[] };
 }
 
 /** What a directory's own state says about its children. */
@@ -235,7 +235,9 @@ class Reader {
         'unrepresentable',
       );
     }
-    return redirectPath(v, join(parentBelow ?? parentOf(c.path), c.name), () => this.where(c.path));
+    const r = parseRedirect(v.toString('latin1'));
+    if (!r) throw new WhiteoutError(this.where(c.path), `has a ${this.ns}redirect that is neither a clean absolute path nor one name: '${display(v.toString('latin1'))}'`, 'input');
+    return 'absolute' in r ? r.absolute : join(parentBelow ?? parentOf(c.path), r.name);
   }
 
   /**
@@ -247,10 +249,6 @@ class Reader {
     const view = this.view;
     const upper = rest.map((c): Child => ({ ...c, lower: { path: below === undefined ? c.path : join(below, c.name) } }));
     if (!view || below === undefined) return upper;
-    const top = view.lookupSync(below);
-    if (top?.stat.isDirectory() && readXattrsSync(top.real, false).has(`${this.ns}redirect`)) {
-      throw new WhiteoutError(this.where(dir), `shows the directory '${display(below)}' of layer ${top.layer + 1} below, itself renamed under redirect_dir=on: pack does not follow a rename in the layers below`, 'unrepresentable');
-    }
     const taken = new Set([...rest.map((c) => c.name), ...whiteouts.map((w) => w.slice(dir === ROOT ? 0 : dir.length + 1))]);
     const out = [...upper];
     for (const [name, found] of view.listSync(below)) {
@@ -271,15 +269,9 @@ class Reader {
     if (name.startsWith(WHITEOUT_PREFIX)) {
       throw new WhiteoutError(this.where(path), `is '${display(belowPath)}' of layer ${found.layer + 1} below, a real file whose name starts with '.wh.', which an OCI layer cannot hold`, 'unrepresentable');
     }
+    // A directory renamed in that layer is followed by the view: its listing shows what the rename shows.
     const xattrs = readXattrsSync(found.real, found.stat.isSymbolicLink());
-    if (found.stat.isDirectory() && xattrs.has(`${this.ns}redirect`)) {
-      throw new WhiteoutError(
-        this.where(path),
-        `is the directory '${display(belowPath)}' of layer ${found.layer + 1} below, itself renamed under redirect_dir=on: pack does not follow a rename in the layers below`,
-        'unrepresentable',
-      );
-    }
-    return { name, path, real: found.real, st: found.stat, xattrs, lower: { path: belowPath, layer: found.layer } };
+    return { name, path, real: found.real, st: found.stat, xattrs, lower: { path: belowPath, layer: found.layer, below: found.below } };
   }
 
   /** A directory only the layers below hold (inside a renamed one): all it shows there. */
@@ -341,9 +333,10 @@ class Reader {
 
   /**
    * Where a metacopy file's data is (overlayfs.rst, "Metadata only copy up"):
-   * the file at its `redirect` path (absolute from the layer root, or a name in
-   * its own directory), or else at its own path, in the first layer below that
-   * shows one; if that file is metadata only too, on down from there.
+   * the file its `redirect` names (absolute from the root of the layers below,
+   * or another name in the same directory), or else the one of its own name, in
+   * the directory it is in as the layers below merge it; if that file is
+   * metadata only too, on down from its layer, by its own redirect.
    */
   private metacopyData(c: Child, redirect: Buffer | undefined, size: number): Buffer {
     const view = this.view;
@@ -355,12 +348,21 @@ class Reader {
       );
     }
     // Its path below: its own, or inside a renamed directory, where that directory's content is below.
-    const base = c.lower?.path ?? c.path;
-    let target = redirect === undefined ? base : redirectPath(redirect, base, () => this.where(c.path));
-    // A metacopy file of a layer below has its data further down than its own layer.
+    let target = c.lower?.path ?? c.path;
+    // The directory to look in: an object of a layer below goes on in that directory's layers under its own.
+    let dir: LayerDir[] | undefined = c.lower?.below ?? view.mergedDirSync(parentOf(target));
     let from = c.lower?.layer === undefined ? 0 : c.lower.layer + 1;
+    let r = redirect;
     for (;;) {
-      const found = view.lookupSync(target, from);
+      if (r !== undefined) {
+        const t = parseRedirect(r.toString('latin1'));
+        if (!t) throw new WhiteoutError(this.where(c.path), `has a ${this.ns}redirect that is neither a clean absolute path nor one name: '${display(r.toString('latin1'))}'`, 'input');
+        if ('absolute' in t) {
+          target = t.absolute;
+          dir = view.mergedDirSync(parentOf(target), from);
+        } else target = join(parentOf(target), t.name);
+      }
+      const found = dir && view.findSync(dir, baseOf(target));
       if (!found) throw new WhiteoutError(this.where(c.path), `has ${this.ns}metacopy, but no layer below shows a file at '${display(target)}' for its data`, 'input');
       if (!found.stat.isFile()) throw new WhiteoutError(this.where(c.path), `has ${this.ns}metacopy, but its data path '${display(target)}' is not a regular file in layer ${found.layer + 1} below`, 'input');
       const x = readXattrsSync(found.real, false);
@@ -371,20 +373,9 @@ class Reader {
         return found.real;
       }
       // Metadata only there too: its data is further down, where its own redirect says.
-      const next = x.get(`${this.ns}redirect`);
-      if (next !== undefined) target = redirectPath(next, target, () => this.where(c.path));
+      r = x.get(`${this.ns}redirect`);
+      dir = found.below;
       from = found.layer + 1;
     }
   }
 }
-
-/** A redirect xattr's path: absolute from the layer root ("/a/b"), or a name in the directory of `p`. */
-function redirectPath(v: Buffer, p: string, where: () => string): string {
-  const s = v.toString('latin1');
-  const rel = s.startsWith('/') ? s.replace(/^\/+/, '') : join(parentOf(p), s);
-  if (rel === '' || rel.split('/').some((part) => part === '' || part === '.' || part === '..')) {
-    throw new WhiteoutError(where(), `has a redirect xattr '${display(s)}' that is not a clean path`, 'input');
-  }
-  return rel;
-}
-

@@ -8,7 +8,8 @@
  * that await.
  */
 import fs from 'node:fs';
-import { OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, baseOf, join, parentOf, toFsPath } from '../paths.js';
+import { WhiteoutError } from '../errors.js';
+import { OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, baseOf, display, join, parentOf, toFsPath } from '../paths.js';
 import { type BigStats, isWhiteoutDevice, lstatSyncOrUndefined } from '../fs/stat.js';
 import { readXattrSync } from '../fs/xattr.js';
 import { type OverlayForm, activeNamespace } from './forms.js';
@@ -19,6 +20,18 @@ export interface Found {
   /** The real path on disk. */
   real: Buffer;
   stat: BigStats;
+  /**
+   * The directory it was found in, in the layers below its own (each with the
+   * directory's path there): where its name, or a name its redirect gives,
+   * is looked up further down.
+   */
+  below: LayerDir[];
+}
+
+/** One layer's part of a merged directory: the layer, and the directory's path in it (a rename makes them differ). */
+export interface LayerDir {
+  layer: number;
+  path: string;
 }
 
 export class OverlayView {
@@ -68,34 +81,66 @@ export class OverlayView {
   }
 
   /**
-   * The layers (from `from` down) whose directory at `dir` takes part in the merged
-   * directory, topmost first, or undefined when `dir` is not a directory in the merge.
+   * The merged directory at `dir` (from layer `from` down): each layer whose
+   * directory takes part, topmost first, with that directory's path in it; or
+   * undefined when `dir` is not a directory in the merge. A directory with a
+   * `redirect` (renamed under redirect_dir=on) continues below where its
+   * redirect says, as the kernel's lookup does (overlayfs.rst "Redirect dir"):
+   * an absolute one from the root of the layers below it, a relative one as
+   * another name in the same directory.
    */
-  mergedDirLayersSync(dir: string, from = 0): number[] | undefined {
-    let layers = this.layers.map((_, i) => i).filter((i) => i >= from);
-    if (dir === ROOT) return layers;
-    const parts = dir.split('/');
-    let prefix = ROOT;
-    for (const part of parts) {
-      prefix = join(prefix, part);
-      const next: number[] = [];
-      for (const i of layers) {
-        if (this.aufsWhiteout(i, prefix)) break;
-        const st = lstatSyncOrUndefined(this.real(i, prefix));
-        if (!st) continue;
-        if (this.isWhiteoutSync(i, prefix, st)) break;
-        if (!st.isDirectory()) break; // a non-directory hides everything below it
-        next.push(i);
-        if (this.isOpaqueSync(i, prefix)) break;
+  mergedDirSync(dir: string, from = 0): LayerDir[] | undefined {
+    if (dir === ROOT) return this.layers.map((_, i) => ({ layer: i, path: ROOT })).filter((d) => d.layer >= from);
+    const parent = this.mergedDirSync(parentOf(dir), from);
+    return parent && this.childDir(parent, baseOf(dir));
+  }
+
+  /** The merged directory `name` in the merged directory `parent`. */
+  private childDir(parent: readonly LayerDir[], name: string): LayerDir[] | undefined {
+    const out: LayerDir[] = [];
+    let current = name;
+    for (const { layer: i, path } of parent) {
+      const p = join(path, current);
+      if (this.aufsWhiteout(i, p)) break;
+      const st = lstatSyncOrUndefined(this.real(i, p));
+      if (!st) continue;
+      if (this.isWhiteoutSync(i, p, st)) break;
+      if (!st.isDirectory()) break; // a non-directory hides everything below it
+      out.push({ layer: i, path: p });
+      if (this.isOpaqueSync(i, p)) break;
+      const value = readXattrSync(this.real(i, p), `${this.ns}redirect`)?.toString('latin1');
+      if (value === undefined) continue;
+      const redirect = parseRedirect(value);
+      if (!redirect) throw new WhiteoutError(`${this.layers[i]}/${display(p)}`, `has a ${this.ns}redirect that is neither a clean absolute path nor one name: '${display(value)}'`, 'input');
+      if ('absolute' in redirect) {
+        out.push(...(this.mergedDirSync(redirect.absolute, i + 1) ?? []));
+        break;
       }
-      if (next.length === 0) return undefined;
-      layers = next;
+      current = redirect.name;
     }
-    return layers;
+    return out.length > 0 ? out : undefined;
+  }
+
+  /** The layers (from `from` down) whose directory takes part in the merged directory `dir`, topmost first. */
+  mergedDirLayersSync(dir: string, from = 0): number[] | undefined {
+    return this.mergedDirSync(dir, from)?.map((d) => d.layer);
   }
 
   async mergedDirLayers(dir: string): Promise<number[] | undefined> {
     return this.mergedDirLayersSync(dir);
+  }
+
+  /** The topmost object named `name` in the merged directory `dir` (a list from mergedDirSync, or a Found's `below`). */
+  findSync(dir: readonly LayerDir[], name: string): Found | undefined {
+    for (const [k, { layer: i, path }] of dir.entries()) {
+      const p = join(path, name);
+      if (this.aufsWhiteout(i, p)) return undefined;
+      const st = lstatSyncOrUndefined(this.real(i, p));
+      if (!st) continue;
+      if (this.isWhiteoutSync(i, p, st)) return undefined;
+      return { layer: i, real: this.real(i, p), stat: st, below: dir.slice(k + 1) };
+    }
+    return undefined;
   }
 
   /** The topmost object at `p` in the merge of the layers from `from` down, or undefined when nothing shows there. */
@@ -103,18 +148,10 @@ export class OverlayView {
     if (p === ROOT) {
       if (from >= this.layers.length) return undefined;
       const st = lstatSyncOrUndefined(this.real(from, ROOT));
-      return st ? { layer: from, real: this.real(from, ROOT), stat: st } : undefined;
+      return st ? { layer: from, real: this.real(from, ROOT), stat: st, below: [] } : undefined;
     }
-    const layers = this.mergedDirLayersSync(parentOf(p), from);
-    if (!layers) return undefined;
-    for (const i of layers) {
-      if (this.aufsWhiteout(i, p)) return undefined;
-      const st = lstatSyncOrUndefined(this.real(i, p));
-      if (!st) continue;
-      if (this.isWhiteoutSync(i, p, st)) return undefined;
-      return { layer: i, real: this.real(i, p), stat: st };
-    }
-    return undefined;
+    const dir = this.mergedDirSync(parentOf(p), from);
+    return dir && this.findSync(dir, baseOf(p));
   }
 
   async lookup(p: string): Promise<Found | undefined> {
@@ -124,25 +161,25 @@ export class OverlayView {
   /** Names visible in the merged directory `dir` (of the layers from `from` down), each with its topmost object. */
   listSync(dir: string, from = 0): Map<string, Found> {
     const out = new Map<string, Found>();
-    const layers = this.mergedDirLayersSync(dir, from);
-    if (!layers) return out;
+    const dirs = this.mergedDirSync(dir, from);
+    if (!dirs) return out;
     const hidden = new Set<string>();
-    for (const i of layers) {
-      const names = fs.readdirSync(this.real(i, dir), { encoding: 'latin1' }).sort();
+    for (const [k, { layer: i, path }] of dirs.entries()) {
+      const names = fs.readdirSync(this.real(i, path), { encoding: 'latin1' }).sort();
       for (const name of names) {
         if (this.form.whiteouts === 'aufs' && name.startsWith(WHITEOUT_PREFIX)) {
           if (name !== OPAQUE_MARKER) hidden.add(name.slice(WHITEOUT_PREFIX.length));
           continue;
         }
         if (hidden.has(name) || out.has(name)) continue;
-        const p = join(dir, name);
+        const p = join(path, name);
         const st = lstatSyncOrUndefined(this.real(i, p));
         if (!st) continue;
         if (this.isWhiteoutSync(i, p, st)) {
           hidden.add(name);
           continue;
         }
-        out.set(name, { layer: i, real: this.real(i, p), stat: st });
+        out.set(name, { layer: i, real: this.real(i, p), stat: st, below: dirs.slice(k + 1) });
         // A non-directory hides a same-named object below; a directory merges, but its
         // metadata is the topmost one, which is what `out` keeps.
       }
@@ -153,4 +190,19 @@ export class OverlayView {
   async list(dir: string): Promise<Map<string, Found>> {
     return this.listSync(dir);
   }
+}
+
+/**
+ * A `redirect` xattr's value: an absolute path from the layer root ("/a/b"), or
+ * one name in the same directory ("b"). Undefined for anything else (an empty,
+ * '.' or '..' component, a relative path with a '/'): followed as it is, such a
+ * value could reach outside the layers.
+ */
+export function parseRedirect(v: string): { absolute: string } | { name: string } | undefined {
+  const clean = (parts: string[]) => parts.length > 0 && parts.every((c) => c !== '' && c !== '.' && c !== '..' && !c.includes('\0'));
+  if (v.startsWith('/')) {
+    const parts = v.replace(/^\/+/, '').split('/');
+    return clean(parts) ? { absolute: parts.join('/') } : undefined;
+  }
+  return clean([v]) && !v.includes('/') ? { name: v } : undefined;
 }
