@@ -50,7 +50,7 @@ interface Child {
    * metacopy file's data is looked for), and for an object that is itself from
    * a layer below, that layer's index.
    */
-  lower?: { path: string; layer?: number; below?: LayerDir[] };
+  lower?: { path: string; layer?: number; below?: readonly LayerDir[] };
 }
 
 /** What a directory's own state says about its children. */
@@ -350,7 +350,7 @@ class Reader {
     // Its path below: its own, or inside a renamed directory, where that directory's content is below.
     let target = c.lower?.path ?? c.path;
     // The directory to look in: an object of a layer below goes on in that directory's layers under its own.
-    let dir: LayerDir[] | undefined = c.lower?.below ?? view.mergedDirSync(parentOf(target));
+    let dir: readonly LayerDir[] | undefined = c.lower?.below ?? view.mergedDirSync(parentOf(target));
     let from = c.lower?.layer === undefined ? 0 : c.lower.layer + 1;
     let r = redirect;
     for (;;) {

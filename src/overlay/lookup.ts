@@ -25,7 +25,7 @@ export interface Found {
    * directory's path there): where its name, or a name its redirect gives,
    * is looked up further down.
    */
-  below: LayerDir[];
+  below: readonly LayerDir[];
 }
 
 /** One layer's part of a merged directory: the layer, and the directory's path in it (a rename makes them differ). */
@@ -34,8 +34,12 @@ export interface LayerDir {
   path: string;
 }
 
+/** Merged directories an OverlayView remembers (oldest forgotten first). */
+const DIR_CACHE = 1024;
+
 export class OverlayView {
   private readonly ns: string;
+  private readonly dirCache = new Map<string, readonly LayerDir[] | undefined>();
 
   /** `layers` are directories, topmost first, as in `lowerdir=`. */
   constructor(
@@ -89,10 +93,18 @@ export class OverlayView {
    * an absolute one from the root of the layers below it, a relative one as
    * another name in the same directory.
    */
-  mergedDirSync(dir: string, from = 0): LayerDir[] | undefined {
+  mergedDirSync(dir: string, from = 0): readonly LayerDir[] | undefined {
     if (dir === ROOT) return this.layers.map((_, i) => ({ layer: i, path: ROOT })).filter((d) => d.layer >= from);
+    // Lookups come in runs under one directory (a layer's whiteouts, a directory's children):
+    // the layers are not written while a view reads them, so a recent answer still holds.
+    const key = `${from}:${dir}`;
+    const cached = this.dirCache.get(key);
+    if (cached !== undefined || this.dirCache.has(key)) return cached;
     const parent = this.mergedDirSync(parentOf(dir), from);
-    return parent && this.childDir(parent, baseOf(dir));
+    const found = parent && this.childDir(parent, baseOf(dir));
+    if (this.dirCache.size >= DIR_CACHE) this.dirCache.delete(this.dirCache.keys().next().value as string);
+    this.dirCache.set(key, found);
+    return found;
   }
 
   /** The merged directory `name` in the merged directory `parent`. */
