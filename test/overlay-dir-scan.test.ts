@@ -107,7 +107,7 @@ describe('directory scan on a thread', () => {
       const visit = (dir: string) => {
         const real = Buffer.from(dir === '' ? tree : `${tree}/${dir}`, 'latin1');
         const got = scanner.list(dir, real);
-        const want = scanInLine(real, () => dir);
+        const want = scanInLine(real, 'upper', dir);
         // Give the thread time to start and get ahead after the first listings, so that
         // it lists some whatever the machine's load (the rest is a race, checked the same way).
         if (++listings <= 3) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);

@@ -84,7 +84,7 @@ class Reader {
   private readonly warn: WarningSink;
   /** First path seen for each multiply-linked inode (dev:ino). Whiteouts are never entered. */
   private readonly links = new Map<string, string>();
-  private scanner: DirScanner | undefined;
+  private readonly scanner: DirScanner;
   /** The layers below, when given: where a metacopy file's data is. */
   private readonly view: OverlayView | undefined;
 
@@ -97,6 +97,9 @@ class Reader {
     this.warn = opts.onWarning ?? (() => {});
     // The layers below are in the same form as this one (a stack made by one mount setup).
     this.view = opts.lowers && opts.lowers.length > 0 ? new OverlayView(opts.lowers, { whiteouts: opts.aufs ? 'aufs' : 'xattr', userxattr: opts.userxattr }) : undefined;
+    // A thread scanner starts its thread only once the walk has listed enough in line (src/overlay/dir-scan.ts).
+    const thread = opts.scanThread;
+    this.scanner = thread ? new ThreadScanner(this.abs(ROOT), opts.what, thread === true ? {} : thread) : new InlineScanner(opts.what);
   }
 
   private abs(p: string): Buffer {
@@ -108,8 +111,6 @@ class Reader {
     if (!st) throw new WhiteoutError(this.opts.what, 'no such directory', 'input');
     if (!st.isDirectory()) throw new WhiteoutError(this.opts.what, 'not a directory', 'input');
     const xattrs = readXattrsSync(this.abs(ROOT), false);
-    const thread = this.opts.scanThread;
-    this.scanner = thread ? new ThreadScanner(this.abs(ROOT), this.opts.what, thread === true ? {} : thread) : new InlineScanner(this.opts.what);
     // The root is never exported (moby, containerd and BuildKit alike): a layer that
     // carried it would reset the image root's owner and mode. The kernel never reads
     // opacity on a layer root, but `opaque=x` there does announce xattr whiteouts.
@@ -125,13 +126,12 @@ class Reader {
   }
 
   close(): void {
-    this.scanner?.close();
+    this.scanner.close();
   }
 
   /** A directory's children with their stat and xattrs (src/overlay/dir-scan.ts). */
   private children(dir: string): Child[] {
-    const scanner = this.scanner ?? new InlineScanner(this.opts.what);
-    return scanner.list(dir, this.abs(dir)).map(({ name, st, xattrs }) => {
+    return this.scanner.list(dir, this.abs(dir)).map(({ name, st, xattrs }) => {
       const path = join(dir, name);
       return { name, path, real: this.abs(path), st, xattrs };
     });
@@ -235,8 +235,7 @@ class Reader {
         'unrepresentable',
       );
     }
-    const r = parseRedirect(v.toString('latin1'));
-    if (!r) throw new WhiteoutError(this.where(c.path), `has a ${this.ns}redirect that is neither a clean absolute path nor one name: '${display(v.toString('latin1'))}'`, 'input');
+    const r = this.redirectOf(c, v);
     return 'absolute' in r ? r.absolute : join(parentBelow ?? parentOf(c.path), r.name);
   }
 
@@ -247,8 +246,9 @@ class Reader {
    */
   private mergeBelow(dir: string, rest: Child[], whiteouts: string[], below: string | undefined): Child[] {
     const view = this.view;
-    const upper = rest.map((c): Child => ({ ...c, lower: { path: below === undefined ? c.path : join(below, c.name) } }));
-    if (!view || below === undefined) return upper;
+    // Opaque here: nothing below shows, and this layer's own are at their own paths below too.
+    if (!view || below === undefined) return rest;
+    const upper = rest.map((c): Child => ({ ...c, lower: { path: join(below, c.name) } }));
     const taken = new Set([...rest.map((c) => c.name), ...whiteouts.map((w) => w.slice(dir === ROOT ? 0 : dir.length + 1))]);
     const out = [...upper];
     for (const [name, found] of view.listSync(below)) {
@@ -288,6 +288,13 @@ class Reader {
       yield e;
       if (e.kind === 'dir') yield* this.walkBelow(c.path, join(below, c.name));
     }
+  }
+
+  /** A redirect value met while packing `c` (its own, or one below on the way to its data), checked. */
+  private redirectOf(c: Child, v: Buffer): { absolute: string } | { name: string } {
+    const r = parseRedirect(v.toString('latin1'));
+    if (!r) throw new WhiteoutError(this.where(c.path), `has a ${this.ns}redirect that is neither a clean absolute path nor one name: '${display(v.toString('latin1'))}'`, 'input');
+    return r;
   }
 
   private where(p: string): string {
@@ -355,8 +362,7 @@ class Reader {
     let r = redirect;
     for (;;) {
       if (r !== undefined) {
-        const t = parseRedirect(r.toString('latin1'));
-        if (!t) throw new WhiteoutError(this.where(c.path), `has a ${this.ns}redirect that is neither a clean absolute path nor one name: '${display(r.toString('latin1'))}'`, 'input');
+        const t = this.redirectOf(c, r);
         if ('absolute' in t) {
           target = t.absolute;
           dir = view.mergedDirSync(parentOf(target), from);

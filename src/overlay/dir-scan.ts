@@ -46,13 +46,18 @@ export interface DirScanner {
   close(): void;
 }
 
-/** Each child's lstat and xattrs, in line. */
-export function scanInLine(real: Buffer, what: () => string): ScannedChild[] {
+/** A directory that could not be read, listed in line or on the thread. */
+function unreadable(what: string, dir: string, message: string): WhiteoutError {
+  return new WhiteoutError(`${what}/${display(dir)}`, `cannot read directory: ${message}`, 'io');
+}
+
+/** Each child's lstat and xattrs, in line; `what/dir` names the directory in an error. */
+export function scanInLine(real: Buffer, what: string, dir: string): ScannedChild[] {
   let names: string[];
   try {
     names = fs.readdirSync(real, { encoding: 'latin1' });
   } catch (e) {
-    throw new WhiteoutError(what(), `cannot read directory: ${(e as Error).message}`, 'io');
+    throw unreadable(what, dir, (e as Error).message);
   }
   names.sort();
   const base = real.toString('latin1');
@@ -68,7 +73,7 @@ export class InlineScanner implements DirScanner {
   constructor(private readonly what: string) {}
 
   list(dir: string, real: Buffer): ScannedChild[] {
-    return scanInLine(real, () => `${this.what}/${display(dir)}`);
+    return scanInLine(real, this.what, dir);
   }
 
   close(): void {}
@@ -278,7 +283,7 @@ export class ThreadScanner implements DirScanner {
   }
 
   private inLine(dir: string, real: Buffer): ScannedChild[] {
-    const out = scanInLine(real, () => `${this.what}/${display(dir)}`);
+    const out = scanInLine(real, this.what, dir);
     this.listedInLine += out.length;
     return out;
   }
@@ -316,7 +321,7 @@ export class ThreadScanner implements DirScanner {
       return this.inLine(dir, real);
     }
     if (m.error) {
-      if (m.error.where === 'readdir') throw new WhiteoutError(`${this.what}/${display(dir)}`, `cannot read directory: ${m.error.message}`, 'io');
+      if (m.error.where === 'readdir') throw unreadable(this.what, dir, m.error.message);
       throw Object.assign(new Error(m.error.message), { code: m.error.code, syscall: m.error.syscall, errno: m.error.errno, path: m.error.path });
     }
     const names = m.names ?? [];

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { WhiteoutError } from '../errors.js';
 import { OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, baseOf, display, join, parentOf, toFsPath } from '../paths.js';
 import { type BigStats, isWhiteoutDevice, lstatSyncOrUndefined } from '../fs/stat.js';
-import { readXattrSync } from '../fs/xattr.js';
+import { readXattrSync, readXattrsSync } from '../fs/xattr.js';
 import { type OverlayForm, activeNamespace } from './forms.js';
 
 export interface Found {
@@ -74,9 +74,11 @@ export class OverlayView {
     return lstatSyncOrUndefined(this.real(i, join(parentOf(p), WHITEOUT_PREFIX + baseOf(p)))) !== undefined;
   }
 
-  isOpaqueSync(i: number, dir: string): boolean {
+  /** `xattrs`: the directory's, when the caller has them already. */
+  isOpaqueSync(i: number, dir: string, xattrs?: Map<string, Buffer>): boolean {
     if (dir === ROOT) return false; // the kernel never reads opacity on a layer root
-    if (readXattrSync(this.real(i, dir), `${this.ns}opaque`)?.toString('latin1') === 'y') return true;
+    const v = xattrs ? xattrs.get(`${this.ns}opaque`) : readXattrSync(this.real(i, dir), `${this.ns}opaque`);
+    if (v?.toString('latin1') === 'y') return true;
     return this.form.whiteouts === 'aufs' && lstatSyncOrUndefined(this.real(i, join(dir, OPAQUE_MARKER))) !== undefined;
   }
 
@@ -119,8 +121,10 @@ export class OverlayView {
       if (this.isWhiteoutSync(i, p, st)) break;
       if (!st.isDirectory()) break; // a non-directory hides everything below it
       out.push({ layer: i, path: p });
-      if (this.isOpaqueSync(i, p)) break;
-      const value = readXattrSync(this.real(i, p), `${this.ns}redirect`)?.toString('latin1');
+      // Opacity and a redirect in one listing of the directory's xattrs, not one open and read each.
+      const xattrs = readXattrsSync(this.real(i, p), false);
+      if (this.isOpaqueSync(i, p, xattrs)) break;
+      const value = xattrs.get(`${this.ns}redirect`)?.toString('latin1');
       if (value === undefined) continue;
       const redirect = parseRedirect(value);
       if (!redirect) throw new WhiteoutError(`${this.layers[i]}/${display(p)}`, `has a ${this.ns}redirect that is neither a clean absolute path nor one name: '${display(value)}'`, 'input');
