@@ -35,7 +35,7 @@ export function packCommand(report: Reporter): CommandModule<object, Args> {
         })
         .option(
           'lower',
-          repeatable<string>('string', 'a layer directory below this one, topmost first (repeatable): with metacopy=on, the data of a file and the content of a renamed directory are read from them'),
+          repeatable<string>('string', 'a layer directory below this one, topmost first (repeatable): with metacopy=on, the data of a file and the content of a renamed directory are read from them, and an opaque marker is written only where it hides a directory of theirs'),
         )
         .option('force', { type: 'boolean', default: false, describe: 'replace an existing output file' })
         .option('json', { type: 'boolean', default: false, describe: 'print diffID and digest as JSON on stdout (needs -o FILE)' })
