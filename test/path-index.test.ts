@@ -9,11 +9,36 @@ import { describe, expect, it } from 'vitest';
 import { PathIndex, ensureLength } from '../src/path-index.js';
 import { fcParams } from './properties/harness.js';
 
-/** Byte strings over a small alphabet (so paths repeat), with a non-ASCII byte and the empty root. */
-const path = fc.stringMatching(/^[ab/\xe9\xff]{0,6}$/);
+/** Byte strings over a small alphabet (so paths repeat), with a non-ASCII byte and the empty root; and a few
+ * nested paths often, so that parents are added, removed and found again under their children. */
+const NESTED = ['a', 'a/b', 'a/b/c', 'a/b/c/d', 'a/bb', 'a//b', 'a/', '/a', 'b/a/b', ''];
+const path = fc.oneof(fc.stringMatching(/^[ab/\xe9\xff]{0,6}$/), fc.constantFrom(...NESTED));
 
 type Op = { op: 'add' | 'remove' | 'removeId' | 'find'; p: string };
 const op: fc.Arbitrary<Op> = fc.record({ op: fc.constantFrom('add', 'remove', 'removeId', 'find'), p: path }) as fc.Arbitrary<Op>;
+
+/** The leading paths of `p` at each '/', then `p`: 'a//b' has 'a', 'a/', 'a//b'. */
+function leading(p: string): string[] {
+  const out: string[] = [];
+  for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) out.push(p.slice(0, i));
+  out.push(p);
+  return out;
+}
+
+/** The walk finds each leading path that is in the index or holds one, root first, and stops at the first that is neither. */
+function expectLineage(ix: PathIndex, model: Map<string, number>, p: string): void {
+  if (p === '') return;
+  const held = (q: string) => [...model.keys()].some((k) => k === q || k.startsWith(`${q}/`));
+  const want = leading(p);
+  let n = 0;
+  while (n < want.length && held(want[n]!)) n++;
+  expect(ix.lineage(p)).toBe(n);
+  for (let i = 0; i < n; i++) {
+    expect(ix.lineageEnd(i)).toBe(want[i]!.length);
+    const id = ix.lineageId(i);
+    expect(ix.has(id) ? id : -1).toBe(model.get(want[i]!) ?? -1);
+  }
+}
 
 /** Every path the index holds, read back through its ids. */
 function contents(ix: PathIndex): Map<string, number> {
@@ -45,6 +70,10 @@ describe('PathIndex', () => {
               expect(ix.has(id)).toBe(false);
             }
           }
+          // After every step, as the callers ask: each path's walk down its names, and a prefix of every path.
+          for (const q of [p, ...NESTED]) expectLineage(ix, model, q);
+          // 'a/' first and last: the next step asks first what this one asked last (the index remembers a prefix's directory).
+          for (const prefix of ['a/', p, `${p}/`, 'a/b/', '', 'a/']) for (const [q, id] of model) expect(ix.startsWith(id, prefix)).toBe(q.startsWith(prefix));
           expect(ix.find(p)).toBe(model.get(p) ?? -1);
         }
         expect(ix.size).toBe(model.size);

@@ -12,7 +12,7 @@
  */
 import { WhiteoutError } from '../errors.js';
 import { PathMap } from '../path-index.js';
-import { ancestors } from '../paths.js';
+import { ROOT } from '../paths.js';
 
 export type HiddenReason = 'whiteout' | 'opaque' | 'overwritten';
 
@@ -78,8 +78,14 @@ export class HideIndex {
 
   /** The nearest layer above that hides a `dir` (or non-directory) entry at `p`, if any. */
   hiderOf(p: string, dir: boolean): Hider | undefined {
-    let best = slotOf(this.get(p), dir ? HIDES_DIR : HIDES_NONDIR);
-    for (const a of ancestors(p)) best = better(best, slotOf(this.get(a), HIDES_BELOW));
+    if (p === ROOT) return decode(slotOf(this.get(p), dir ? HIDES_DIR : HIDES_NONDIR));
+    // One walk down the path's names: each ancestor (and the path) the index holds, root first.
+    let best = slotOf(this.get(ROOT), HIDES_BELOW);
+    const n = this.m.lineage(p);
+    for (let i = 0; i < n; i++) {
+      const v = this.m.lineageValue(i) ?? 0;
+      best = better(best, slotOf(v, this.m.lineageEnd(i) === p.length ? (dir ? HIDES_DIR : HIDES_NONDIR) : HIDES_BELOW));
+    }
     return decode(best);
   }
 
