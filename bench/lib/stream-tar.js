@@ -66,17 +66,21 @@ const PAD = Buffer.alloc(512);
 let entries = 0;
 let bytes = 0;
 const done = () => (maxEntries && entries >= maxEntries) || (maxBytes && bytes >= maxBytes);
-// 3-level tree: 20 top dirs × 50 × up to 1000 leaf dirs, ~50 entries per leaf dir.
+// 3-level tree: 20 group dirs × 50 sections × up to 1000 leaf dirs, ~50 entries per leaf dir. Names as long as a
+// distro's: a path is ~62 bytes and its last name ~11 (the main layer's /usr: 58 and 9), which is what an index of
+// paths pays for (src/path-index.ts).
+const TOP = 'usr/share/package-data';
+const group = (/** @type {number} */ k) => `${TOP}/group-${k}`;
 for (let d = 0; !done(); d++) {
-  const dir = `usr/d${d % 20}/s${Math.floor(d / 20) % 50}/l${d}`;
-  if (d === 0) for (const top of ['usr/', ...Array.from({ length: 20 }, (_, k) => `usr/d${k}/`)]) await emit(header(top, '5', 0, 0o755)), entries++;
-  if (d < 1000 && d % 20 === 0) for (let k = 0; k < 20; k++) await emit(header(`usr/d${k}/s${Math.floor(d / 20)}/`, '5', 0, 0o755)), entries++;
+  const dir = `${group(d % 20)}/section-${Math.floor(d / 20) % 50}/leaf-${d}`;
+  if (d === 0) for (const top of ['usr/', 'usr/share/', `${TOP}/`, ...Array.from({ length: 20 }, (_, k) => `${group(k)}/`)]) await emit(header(top, '5', 0, 0o755)), entries++;
+  if (d < 1000 && d % 20 === 0) for (let k = 0; k < 20; k++) await emit(header(`${group(k)}/section-${Math.floor(d / 20)}/`, '5', 0, 0o755)), entries++;
   await emit(header(`${dir}/`, '5', 0, 0o755));
   entries++;
   for (let f = 0; f < 50 && !done(); f++) {
-    const name = `${dir}/f${f}`;
+    const name = `${dir}/file-${f}.dat`;
     if (rng.next() < 0.01) {
-      await emit(header(`${dir}/.wh.gone${f}`, '0', 0, 0o644)); // 1% whiteouts, as in the main layer
+      await emit(header(`${dir}/.wh.gone-${f}.dat`, '0', 0, 0o644)); // 1% whiteouts, as in the main layer
       entries++;
       continue;
     }
