@@ -1,9 +1,10 @@
 /**
  * bin/whiteout, the command users run (package.json `bin`): it starts Node
- * without NODE_EXTRA_CA_CERTS (SPEC.md §10) and passes every argument through
- * unchanged, also when called through a symlink, as npm installs it.
+ * without NODE_EXTRA_CA_CERTS, with no more threadpool threads than cores
+ * (SPEC.md §10), and passes every argument through unchanged, also when called
+ * through a symlink, as npm installs it.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -44,5 +45,20 @@ describe('the launcher', () => {
     // The path arrives as one argument, unexpanded: the error names it whole.
     expect(r.stderr.toString()).toContain(odd);
     expect(r.stderr.toString().trim().split('\n')).toHaveLength(1);
+  });
+
+  it('gives libuv no more pool threads than cores, up to its 4, and keeps a size the user set', () => {
+    // A `node` first on PATH that only reports what the launcher handed it.
+    const bin = path.join(tmp.dir, 'fake-node');
+    fs.mkdirSync(bin);
+    fs.writeFileSync(path.join(bin, 'node'), '#!/bin/sh\necho "${UV_THREADPOOL_SIZE-unset}"\n', { mode: 0o755 });
+    const run = (extra: Record<string, string>) => {
+      const e: Record<string, string | undefined> = { ...process.env, PATH: `${bin}:${process.env['PATH'] ?? ''}`, ...extra };
+      if (!('UV_THREADPOOL_SIZE' in extra)) delete e['UV_THREADPOOL_SIZE'];
+      return execFileSync(LAUNCHER, ['--version'], { env: e }).toString().trim();
+    };
+    const cores = Number(execFileSync('nproc').toString().trim());
+    expect(run({})).toBe(cores < 4 ? String(cores) : 'unset');
+    expect(run({ UV_THREADPOOL_SIZE: '7' })).toBe('7');
   });
 });
