@@ -47,18 +47,26 @@ describe('the launcher', () => {
     expect(r.stderr.toString().trim().split('\n')).toHaveLength(1);
   });
 
-  it('gives libuv no more pool threads than cores, up to its 4, and keeps a size the user set', () => {
-    // A `node` first on PATH that only reports what the launcher handed it.
+  it('sizes the thread pools to a machine of fewer than 4 cores, and keeps a libuv size the user set', () => {
+    // A `node` first on PATH that only reports what the launcher handed it: the libuv size and its first argument.
     const bin = path.join(tmp.dir, 'fake-node');
     fs.mkdirSync(bin);
-    fs.writeFileSync(path.join(bin, 'node'), '#!/bin/sh\necho "${UV_THREADPOOL_SIZE-unset}"\n', { mode: 0o755 });
+    fs.writeFileSync(path.join(bin, 'node'), '#!/bin/sh\necho "${UV_THREADPOOL_SIZE-unset} $1"\n', { mode: 0o755 });
     const run = (extra: Record<string, string>) => {
       const e: Record<string, string | undefined> = { ...process.env, PATH: `${bin}:${process.env['PATH'] ?? ''}`, ...extra };
       if (!('UV_THREADPOOL_SIZE' in extra)) delete e['UV_THREADPOOL_SIZE'];
       return execFileSync(LAUNCHER, ['--version'], { env: e }).toString().trim();
     };
     const cores = Number(execFileSync('nproc').toString().trim());
-    expect(run({})).toBe(cores < 4 ? String(cores) : 'unset');
-    expect(run({ UV_THREADPOOL_SIZE: '7' })).toBe('7');
+    const script = path.join(REPO, 'bin/whiteout.js');
+    if (cores < 4) {
+      const v8 = `--v8-pool-size=${Math.max(1, cores - 1)}`;
+      expect(run({})).toBe(`${cores} ${v8}`);
+      expect(run({ UV_THREADPOOL_SIZE: '7' })).toBe(`7 ${v8}`);
+    } else {
+      // Node's own sizes: nothing set, no flag.
+      expect(run({})).toBe(`unset ${script}`);
+      expect(run({ UV_THREADPOOL_SIZE: '7' })).toBe(`7 ${script}`);
+    }
   });
 });
