@@ -24,6 +24,8 @@ export interface OverlayTarOptions {
   userxattr: boolean;
   onWarning?: WarningSink;
   limits?: Partial<TarLimits>;
+  /** The consumer writes each chunk before asking for the next: the writer refills one batch buffer (WriteTarOptions.reuse). */
+  reuse?: boolean;
 }
 
 /** Read a tar in the overlay form as neutral entries. */
@@ -172,7 +174,7 @@ export async function* writeOverlayTar(open: () => AsyncIterable<Entry>, opts: O
       yield { header: contentHeader(c, c.kind === 'dir' && opaque.has(c.path) ? opaqueXattr(x) : x), ...(c.kind === 'file' ? { body: c.body } : {}) };
     }
   }
-  yield* writeTar(entries());
+  yield* writeTar(entries(), { reuse: opts.reuse ?? false });
 }
 
 /**
