@@ -127,12 +127,7 @@ export class PathIndex {
    */
   private node(p: string, make: boolean): number {
     // The root, asked between the paths of one directory, would make the next one start from scratch.
-    if (p.length === 0) {
-      const h = this.hashOf(NONE, p, 0, 0);
-      const i = this.position(NONE, p, 0, 0, h);
-      const id = this.table[i]!;
-      return id !== EMPTY || !make ? id : this.made(i, NONE, p, 0, 0, h);
-    }
+    if (p.length === 0) return this.child(NONE, p, 0, 0, make);
     // The names this path shares with the last one: each ends at the same place, before their first difference.
     const last = this.lastKey;
     const n = Math.min(p.length, last.length);
@@ -152,18 +147,21 @@ export class PathIndex {
     for (;;) {
       let e = p.indexOf('/', s);
       if (e < 0) e = p.length;
-      const h = this.hashOf(parent, p, s, e);
-      const i = this.position(parent, p, s, e, h);
-      let id = this.table[i]!;
-      if (id === EMPTY) {
-        if (!make) return -1;
-        id = this.made(i, parent, p, s, e, h);
-      }
+      const id = this.child(parent, p, s, e, make);
+      if (id < 0) return -1;
       this.remember(id, e);
       if (e === p.length) return id;
       parent = id;
       s = e + 1;
     }
+  }
+
+  /** The node of name `p[s, e)` under `parent`, made when `make`; else -1 when there is none. */
+  private child(parent: number, p: string, s: number, e: number, make: boolean): number {
+    const h = this.hashOf(parent, p, s, e);
+    const i = this.position(parent, p, s, e, h);
+    const id = this.table[i]!;
+    return id !== EMPTY || !make ? id : this.made(i, parent, p, s, e, h);
   }
 
   private remember(id: number, end: number): void {
@@ -186,13 +184,9 @@ export class PathIndex {
   lineage(p: string): number {
     if (p.length === 0) return 0;
     this.node(p, false);
-    return this.lastKey === p ? this.lastCount : this.countWithin(p.length);
-  }
-
-  /** Of the remembered names, how many end within `len` chars (a path that was a prefix of the last one asked). */
-  private countWithin(len: number): number {
+    // The remembered names are `p`'s as far as they were found, or a longer path's that `p` leads.
     let k = 0;
-    while (k < this.lastCount && this.lastEnds[k]! <= len) k++;
+    while (k < this.lastCount && this.lastEnds[k]! <= p.length) k++;
     return k;
   }
 

@@ -162,7 +162,7 @@ export class OverlayDirWriter {
   }
 
   private async impliedMeta(p: string): Promise<DirMeta> {
-    const found = this.view ? await this.view.lookup(p) : undefined;
+    const found = this.view?.lookupSync(p);
     if (found?.stat.isDirectory()) {
       const stored = new Map<string, Buffer>();
       for (const [name, value] of await readXattrs(found.real)) {
@@ -407,7 +407,7 @@ export class OverlayDirWriter {
       // With the layers below known, a whiteout of something that is not there would only
       // invent its parent directories in the merged view (BuildKit's checkDelete does the same).
       const kept: string[] = [];
-      for (const w of plan.whiteouts) if (await this.view.lookup(w)) kept.push(w);
+      for (const w of plan.whiteouts) if (this.view.lookupSync(w)) kept.push(w);
       plan.whiteouts = kept;
     }
     await this.forgetHiddenLowers();
@@ -483,7 +483,7 @@ export class OverlayDirWriter {
         'unrepresentable',
       );
     }
-    for (const [name] of await this.view.list(ROOT)) {
+    for (const [name] of this.view.listSync(ROOT)) {
       const k = this.kindOf(name);
       if (k === 'dir') this.opaque.add(name);
       else if (k === 'absent') whiteouts.push(name);

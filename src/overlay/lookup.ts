@@ -49,7 +49,7 @@ export class OverlayView {
     this.ns = activeNamespace(form.userxattr);
   }
 
-  real(layer: number, p: string): Buffer {
+  private real(layer: number, p: string): Buffer {
     const base = this.layers[layer] ?? '';
     return Buffer.concat([Buffer.from(base, 'utf8'), toFsPath(p === ROOT ? '' : `/${p}`)]);
   }
@@ -137,13 +137,9 @@ export class OverlayView {
     return out.length > 0 ? out : undefined;
   }
 
-  /** The layers (from `from` down) whose directory takes part in the merged directory `dir`, topmost first. */
-  mergedDirLayersSync(dir: string, from = 0): number[] | undefined {
-    return this.mergedDirSync(dir, from)?.map((d) => d.layer);
-  }
-
+  /** The layers whose directory takes part in the merged directory `dir`, topmost first. */
   async mergedDirLayers(dir: string): Promise<number[] | undefined> {
-    return this.mergedDirLayersSync(dir);
+    return this.mergedDirSync(dir)?.map((d) => d.layer);
   }
 
   /** The topmost object named `name` in the merged directory `dir` (a list from mergedDirSync, or a Found's `below`). */
