@@ -4,8 +4,9 @@ import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { WhiteoutError } from '../errors.js';
 import { trackTemp, writeFileAtomic } from '../fs/atomic.js';
-import { readSource, writeStdout } from '../io.js';
+import { readSource, sourceSize, writeStdout } from '../io.js';
 import { convertToOci, convertToOverlay } from '../ops/convert.js';
+import { worthAZstdThread } from '../tar/compress.js';
 import { type LimitArgs, type Reporter, limitsFrom, withLimits } from './common.js';
 import { warn } from './output.js';
 
@@ -60,7 +61,14 @@ export function convertCommand(report: Reporter): CommandModule<object, Args> {
       // Into a file, the input is read into reused buffers (ConvertOptions.volatile): the file is
       // written a chunk at a time, each before the next is read. A pipe may queue chunks.
       const reuse = a.output !== '-';
-      const common = { userxattr: a.userxattr, name, limits: limitsFrom(a), volatile: reuse, ...(a.quiet ? {} : { onWarning: warn }) };
+      const common = {
+        userxattr: a.userxattr,
+        name,
+        limits: limitsFrom(a),
+        volatile: reuse,
+        decodeInWorker: worthAZstdThread(sourceSize(a.input)),
+        ...(a.quiet ? {} : { onWarning: warn }),
+      };
       const src = a.to === 'overlay' ? await reopenable(a.input, reuse) : undefined;
       try {
         const out = src ? convertToOverlay(src.open, common) : convertToOci(readSource(a.input, { reuse }), common);

@@ -97,7 +97,7 @@ export function unpackCommand(report: Reporter): CommandModule<object, Args> {
       }
       if (a.platform !== undefined || a.ref !== undefined) throw new WhiteoutError(a.platform !== undefined ? '--platform' : '--ref', 'applies to images, not a layer tar', 'usage');
       if (a.diffId !== undefined && !a.digest) throw new WhiteoutError('--diff-id', 'needs the digest that --no-digest turns off', 'usage');
-      const [{ readSource, sourceSize }, { worthAHashThread }] = await Promise.all([import('../io.js'), import('../tar/digest.js')]);
+      const [{ readSource, sourceSize }, { worthAHashThread }, { worthAZstdThread }] = await Promise.all([import('../io.js'), import('../tar/digest.js'), import('../tar/compress.js')]);
       // Only sha256: it is what every image's config lists, and what the tar is hashed with.
       const diffID = a.diffId === undefined ? undefined : (await import('../image/digest.js')).parseDigest(a.diffId, '--diff-id');
       if (diffID && diffID.algorithm !== 'sha256') throw new WhiteoutError('--diff-id', 'only a sha256 diffID can be checked', 'usage');
@@ -116,6 +116,7 @@ export function unpackCommand(report: Reporter): CommandModule<object, Args> {
         limits: limitsFrom(a),
         name: a.layer === '-' ? 'stdin' : a.layer,
         hashInWorker: worthAHashThread(sourceSize(a.layer)),
+        decodeInWorker: worthAZstdThread(sourceSize(a.layer)),
         ...(a.quiet ? {} : { onWarning: warn }),
       });
       if (a.json) process.stdout.write(`${JSON.stringify({ output: a.output, ...result })}\n`);

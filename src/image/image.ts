@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import { WhiteoutError, type WarningSink } from '../errors.js';
 import { readSource } from '../io.js';
-import { decompress } from '../tar/compress.js';
+import { decompress, worthAZstdThread } from '../tar/compress.js';
 import type { Archive } from './archive.js';
 import { type HistoryStep, type ImageConfig, historyOfLayers, parseConfig } from './config.js';
 import { type Digest, formatDigest } from './digest.js';
@@ -126,7 +126,7 @@ export function imageLayer(archive: Archive, src: LayerSource, index: number, di
       events.onBytes,
     );
   const tarOf = (blob: AsyncIterable<Buffer>, events: LayerEvents, opts: LayerReadOptions) =>
-    verified(decompress(blob, { name: what, volatile: opts.volatile ?? false }), { what, label: 'diffID', sizeHint: size, ...(diffID ? { digest: diffID } : {}) }, undefined, events.onTar);
+    verified(decompress(blob, { name: what, volatile: opts.volatile ?? false, thread: worthAZstdThread(size) }), { what, label: 'diffID', sizeHint: size, ...(diffID ? { digest: diffID } : {}) }, undefined, events.onTar);
   if (src.digest) layer.openPrefix = (events = {}, opts = {}) => provenPrefix(blobOf(events, opts), (blob) => tarOf(blob, events, opts));
   if (src.mediaType !== undefined) layer.mediaType = src.mediaType;
   if (src.digest) layer.digest = formatDigest(src.digest);
@@ -185,7 +185,7 @@ function plainLayer(input: Extract<Input, { kind: 'layer' }>, index: number, siz
     open(events = {}, opts = {}) {
       const volatile = opts.volatile ?? false;
       const blob = verified(readSource(input.file, { reuse: volatile }), { what, sizeHint: size }, events.onBytes);
-      return verified(decompress(blob, { name: what, volatile }), { what, label: 'diffID', sizeHint: size }, undefined, events.onTar);
+      return verified(decompress(blob, { name: what, volatile, thread: worthAZstdThread(size) }), { what, label: 'diffID', sizeHint: size }, undefined, events.onTar);
     },
   };
 }

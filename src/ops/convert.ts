@@ -12,6 +12,8 @@ import { type Limits, checkByteLimit, checkEntryLimits, checkHardlinks, resolveL
 export interface ConvertOptions {
   userxattr?: boolean;
   name?: string;
+  /** Decode a zstd layer on a worker thread (DecompressOptions.thread): worth it for a big layer. */
+  decodeInWorker?: boolean;
   onWarning?: WarningSink;
   limits?: Partial<Limits>;
   /**
@@ -31,7 +33,7 @@ export interface ConvertOptions {
 export function convertToOci(source: AsyncIterable<Buffer>, opts: ConvertOptions = {}): AsyncIterable<Buffer> {
   const name = opts.name ?? 'layer';
   const limits = resolveLimits(opts.limits);
-  const entries = readOverlayTar(checkByteLimit(decompress(source, { name, volatile: opts.volatile ?? false }), limits, name), {
+  const entries = readOverlayTar(checkByteLimit(decompress(source, { name, volatile: opts.volatile ?? false, thread: opts.decodeInWorker ?? false }), limits, name), {
     name,
     userxattr: opts.userxattr ?? false,
     limits: { maxHeaderBytes: limits.maxHeaderBytes },
@@ -58,7 +60,7 @@ export function convertToOverlay(open: () => AsyncIterable<Buffer>, opts: Conver
   // writeOverlayTar checks the hard links itself, in the index it keeps of the layer's paths.
   const read = () =>
     checkEntryLimits(
-      readOciLayer(checkByteLimit(decompress(open(), { name, volatile: opts.volatile ?? false }), limits, name), { name, onWarning: once, limits: { maxHeaderBytes: limits.maxHeaderBytes } }),
+      readOciLayer(checkByteLimit(decompress(open(), { name, volatile: opts.volatile ?? false, thread: opts.decodeInWorker ?? false }), limits, name), { name, onWarning: once, limits: { maxHeaderBytes: limits.maxHeaderBytes } }),
       limits,
       name,
     );

@@ -26,6 +26,8 @@ export interface UnpackOptions {
    * (src/tar/digest.ts); a small one is hashed in line (the default).
    */
   hashInWorker?: boolean | undefined;
+  /** Decode a zstd layer on a worker thread (DecompressOptions.thread): worth it for a big layer. */
+  decodeInWorker?: boolean | undefined;
   /** What the layer's tar must hash to; on a mismatch the target never appears. */
   diffID?: string;
   /** false: do not hash the tar (no diffID in the result). Not with `diffID`. */
@@ -55,7 +57,7 @@ export async function unpackLayer(source: AsyncIterable<Buffer>, target: string,
   return withAtomicDir(target, opts.force ?? false, async ({ root, work }) => {
     const limits = resolveLimits(opts.limits);
     const volatile = opts.volatileSource ?? false;
-    const tar = diffIDStream(checkByteLimit(decompress(source, { name, volatile }), limits, name), opts);
+    const tar = diffIDStream(checkByteLimit(decompress(source, { name, volatile, thread: opts.decodeInWorker ?? false }), limits, name), opts);
     const writer = new OverlayDirWriter(root, {
       form: opts.form ?? defaultOverlayForm,
       workDir: work,

@@ -102,6 +102,24 @@ async function* replay(head: Buffer[], it: AsyncIterator<Buffer>): AsyncGenerato
   }
 }
 
+/** Worth a zstd thread: a compressed stream of unknown size, or of 16 MiB and more (~40 ms of decoding in line). */
+export function worthAZstdThread(compressedSize: number | undefined): boolean {
+  return compressedSize === undefined || compressedSize >= 16 << 20;
+}
+
+export interface DecompressOptions {
+  /** Names the input in errors. */
+  name?: string;
+  /** See decompress. */
+  volatile?: boolean;
+  /**
+   * Decode zstd on a worker thread (src/tar/zstd-thread.ts): for a big layer,
+   * as starting the thread costs ~30 ms. gzip is always decoded off the main
+   * thread, in libuv's pool.
+   */
+  thread?: boolean;
+}
+
 /**
  * Decompress a layer: gzip (concatenated members too), zstd, or plain bytes
  * passed through. Corrupt or truncated compressed data is an error, never a
@@ -109,7 +127,7 @@ async function* replay(head: Buffer[], it: AsyncIterator<Buffer>): AsyncGenerato
  * for (src/io.ts ReadSourceOptions.reuse), and the consumer is done with each
  * output chunk when it asks for the next, so the output may be refilled too.
  */
-export async function* decompress(source: AsyncIterable<Buffer>, opts: { name?: string; volatile?: boolean } = {}): AsyncGenerator<Buffer> {
+export async function* decompress(source: AsyncIterable<Buffer>, opts: DecompressOptions = {}): AsyncGenerator<Buffer> {
   const name = opts.name ?? 'layer';
   const it = source[Symbol.asyncIterator]();
   const head: Buffer[] = [];
@@ -136,6 +154,9 @@ export async function* decompress(source: AsyncIterable<Buffer>, opts: { name?: 
   } else if (kind === 'gzip') {
     // zlib reports an error some way after the bad byte; the offset says how far input had been fed.
     yield* through(rest, createGunzip(GUNZIP_OPTIONS), (e, fed) => new WhiteoutError(name, `corrupt gzip data before compressed offset ${fed}: ${e.message}`, 'input'));
+  } else if (opts.thread) {
+    const { zstdDecodeOnThread } = await import('./zstd-thread.js');
+    yield* zstdDecodeOnThread(rest, name, opts.volatile ?? false);
   } else {
     yield* zstdDecode(rest, name, opts.volatile ?? false);
   }
@@ -162,11 +183,16 @@ async function* zstdDecode(source: AsyncIterable<Buffer>, name: string, reuse: b
       const dst = shared ?? Buffer.allocUnsafe(CHUNK);
       let produced: number;
       let consumed: number;
+      let hint: number;
       try {
-        [pending, produced, consumed] = dctx.decompressStream(dst, src);
+        [hint, produced, consumed] = dctx.decompressStream(dst, src);
       } catch (e) {
         throw fail(e);
       }
+      // A call that neither read nor wrote (the one after an output buffer came back exactly full) answers for
+      // the next frame, not this one: it returned 9 after a frame had ended with 0, and a layer whose size is a
+      // multiple of the buffer's was called truncated.
+      if (produced > 0 || consumed > 0) pending = hint;
       offset += consumed;
       src = src.subarray(consumed);
       if (produced > 0) yield dst.subarray(0, produced);

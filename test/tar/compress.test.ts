@@ -55,6 +55,20 @@ describe('decompress', () => {
     expect((await readAll(decompress(chunked(zst, 999)))).length).toBe(50);
   });
 
+  it('decodes zstd whose output fills its buffers exactly (1 GNU tar layer in 32 is 5 × 64 KiB long, or a multiple)', async () => {
+    // The in-line decoder's buffers are 64 KiB: it called such a layer truncated (the thread's: test/tar/zstd-thread.test.ts).
+    for (const size of [327_680, 1 << 20]) {
+      const data = Buffer.alloc(size);
+      for (let i = 0; i < size; i += 4) data.writeUInt32LE((i * 2654435761) >>> 0, i);
+      const zst = run('zstd', ['-c', '-q'], { input: data });
+      for (const thread of [false, true]) {
+        for (const chunk of [zst.length, 4096]) {
+          expect((await collect(decompress(chunked(zst, chunk), { thread }))).equals(data), `${size} bytes, thread ${thread}`).toBe(true);
+        }
+      }
+    }
+  });
+
   it('decodes concatenated gzip members and zstd frames', async () => {
     const a = Buffer.from('first member '.repeat(100));
     const b = Buffer.from('second member '.repeat(100));
