@@ -110,12 +110,13 @@ const have = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ign
 for (const t of ['tar', 'gzip', 'mknod', 'sync']) if (!have(t)) die(`${t} is not installed`);
 if (!execFileSync('tar', ['--version']).toString().includes('GNU tar')) die('tar is not GNU tar');
 if (process.getuid?.() !== 0) die('run as root: whiteout writes 0/0 devices and trusted.* xattrs, and both unpackers keep owners');
-if (!have('umoci')) {
-  // A fresh Debian machine: umoci is one apt package. Update the lists only if the install fails without.
-  log('umoci is missing: apt-get install -y umoci');
-  if (spawnSync('apt-get', ['install', '-y', 'umoci'], { stdio: 'inherit' }).status !== 0) {
+// A fresh Debian machine: each is one apt package. Update the lists only if the install fails without.
+for (const pkg of ['umoci', 'zstd']) {
+  if (have(pkg)) continue;
+  log(`${pkg} is missing: apt-get install -y ${pkg}`);
+  if (spawnSync('apt-get', ['install', '-y', pkg], { stdio: 'inherit' }).status !== 0) {
     spawnSync('apt-get', ['update'], { stdio: 'inherit' });
-    if (spawnSync('apt-get', ['install', '-y', 'umoci'], { stdio: 'inherit' }).status !== 0) die('could not install umoci');
+    if (spawnSync('apt-get', ['install', '-y', pkg], { stdio: 'inherit' }).status !== 0) die(`could not install ${pkg}`);
   }
 }
 const PEERS = path.join(OUT, 'peers');
@@ -137,11 +138,18 @@ const HAS_HIDDEN = hasCommand('hidden');
 // ---- inputs ----------------------------------------------------------------
 const inputs = await ensureInputs(OUT, { seed: SEED, size: QUICK ? 'quick' : 'full' });
 const { big, wh10k, image } = inputs;
+// big.tar as zstd(1) writes it by default (level 3, with a checksum), next to the cached input: a zstd layer.
+const bigZst = `${big.tar}.zst`;
+if (!fs.existsSync(bigZst)) {
+  log('compressing big.tar with zstd -3 (untimed, cached)');
+  execFileSync('zstd', ['-q', '-3', '-f', big.tar, '-o', `${bigZst}.tmp`], { stdio: 'inherit' });
+  fs.renameSync(`${bigZst}.tmp`, bigZst);
+}
 const machine = describeMachine(OUT, REPO);
 const workFs = spawnSync('findmnt', ['-n', '-o', 'FSTYPE,OPTIONS', '-T', WORK]).stdout?.toString().trim() ?? '?';
 
 // Warm the page cache once, so every tool in every round reads its input from memory.
-const allInputs = [big.tar, /** @type {string} */ (big.gz), wh10k.tar, ...image.blobs];
+const allInputs = [big.tar, /** @type {string} */ (big.gz), bigZst, wh10k.tar, ...image.blobs];
 for (const f of allInputs) execFileSync('cat', [f], { stdio: ['ignore', 'ignore', 'inherit'] });
 let cacheNote = 'inputs read once before the first round (warm page cache)';
 if (have('fincore')) {
@@ -181,12 +189,13 @@ const wo = (/** @type {string[]} */ ...a) => [LAUNCHER, ...a];
 const mkdir = (/** @type {string} */ o) => fs.mkdirSync(o, { recursive: true });
 const GNU_X = ['tar', '--numeric-owner', '-x'];
 
-/** @param {string} id @param {string} label @param {string} layer @param {boolean} gz @param {boolean} withNodeTar @param {string[]} [flags] @returns {Case} */
-function unpackCase(id, label, layer, gz, withNodeTar, flags = []) {
+/** @param {string} id @param {string} label @param {string} layer @param {'gz' | 'zst' | undefined} codec @param {boolean} withNodeTar @param {string[]} [flags] @returns {Case} */
+function unpackCase(id, label, layer, codec, withNodeTar, flags = []) {
   /** @type {Tool[]} */
   const tools = [
     { name: `whiteout unpack${flags.length ? ` ${flags.join(' ')}` : ''}`, ours: true, spec: (o) => ({ argv: wo('unpack', layer, '-o', o, ...flags) }) },
-    { name: gz ? 'GNU tar -xzf' : 'GNU tar -xf', ours: false, prepare: mkdir, spec: (o) => ({ argv: [...GNU_X, ...(gz ? ['-z'] : []), '-f', layer, '-C', o] }) },
+    // GNU tar runs gzip -d or zstd -d as a second process.
+    { name: codec === 'gz' ? 'GNU tar -xzf' : codec === 'zst' ? 'GNU tar --zstd -xf' : 'GNU tar -xf', ours: false, prepare: mkdir, spec: (o) => ({ argv: [...GNU_X, ...(codec === 'gz' ? ['-z'] : codec === 'zst' ? ['--zstd'] : []), '-f', layer, '-C', o] }) },
   ];
   if (withNodeTar) tools.push({ name: 'node-tar x', ours: false, prepare: mkdir, spec: (o) => ({ argv: [NODE, path.join(BENCH, 'peers', 'node-tar-extract.js'), layer, o] }) });
   return {
@@ -221,11 +230,12 @@ function packCase(id, title, flags) {
 /** @type {Case[]} */
 const cases = [
   // As a user runs it: the summary on stderr names the diffID, so the tar is hashed (~0.6 s of sha256 a GB).
-  unpackCase('unpack-big', `big.tar (${fmtCount(big)})`, big.tar, false, true),
+  unpackCase('unpack-big', `big.tar (${fmtCount(big)})`, big.tar, undefined, true),
   // Like for like: -q shows nothing, so nothing is hashed; GNU tar hashes nothing either.
-  unpackCase('unpack-big-q', `big.tar -q`, big.tar, false, false, ['-q']),
-  unpackCase('unpack-big-gz', `big.tar.gz`, /** @type {string} */ (big.gz), true, true),
-  unpackCase('unpack-wh10k', `wh10k.tar (${wh10k.counts['whiteout']} whiteouts)`, wh10k.tar, false, true),
+  unpackCase('unpack-big-q', `big.tar -q`, big.tar, undefined, false, ['-q']),
+  unpackCase('unpack-big-gz', `big.tar.gz`, /** @type {string} */ (big.gz), 'gz', true),
+  unpackCase('unpack-big-zst', `big.tar.zst`, bigZst, 'zst', false),
+  unpackCase('unpack-wh10k', `wh10k.tar (${wh10k.counts['whiteout']} whiteouts)`, wh10k.tar, undefined, true),
   packCase('pack-big', 'pack big (unpacked dir)', []),
   // -q: no summary, so neither digest is computed (as GNU tar computes none).
   packCase('pack-big-q', 'pack big -q', ['-q']),
@@ -542,7 +552,7 @@ if (huge.length) {
 lines.push('');
 lines.push(`machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB} GiB, ${machine.kernel}, node ${machine.node}${machine.nodeExtraCaCerts ? " (NODE_EXTRA_CA_CERTS set)" : ""}; bench/out on ${machine.benchOutFs}`);
 lines.push(`peers: ${machine.gnuTar}; ${machine.gzip}; umoci ${machine.umoci}; node-tar ${nodeTarVersion}; whiteout ${machine.whiteout}`);
-lines.push(`inputs: big.tar ${fmtCount(big)} (gz ${((big.gzBytes ?? 0) / 1e9).toFixed(2)} GB); wh10k.tar ${fmtCount(wh10k)}; image ${image.blobs.length} layers, ${(image.tarBytes / 1e9).toFixed(2)} GB uncompressed, ${(image.gzBytes / 1e9).toFixed(2)} GB gzip`);
+lines.push(`inputs: big.tar ${fmtCount(big)} (gz ${((big.gzBytes ?? 0) / 1e9).toFixed(2)} GB, zstd ${(fs.statSync(bigZst).size / 1e9).toFixed(2)} GB); wh10k.tar ${fmtCount(wh10k)}; image ${image.blobs.length} layers, ${(image.tarBytes / 1e9).toFixed(2)} GB uncompressed, ${(image.gzBytes / 1e9).toFixed(2)} GB gzip`);
 lines.push(`outputs: ${WORK} on ${workFs}; cache: ${cacheNote}; sync before every timed run; outputs deleted between runs (untimed)`);
 for (const p of profiles) lines.push('', p.text);
 if (failures.length) lines.push('', 'FAILURES:', ...failures.map((f) => `  ${f}`));
