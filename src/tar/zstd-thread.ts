@@ -108,11 +108,6 @@ run: for (;;) {
 type WaitAsync = (ta: Int32Array, index: number, value: number) => { async: false; value: string } | { async: true; value: Promise<string> };
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
-/** Resolves once ctl[i] is no longer `seen` (or someone notified it). */
-async function changed(ctl: Int32Array, i: number, seen: number): Promise<void> {
-  const r = waitAsync(ctl, i, seen);
-  if (r.async) await r.value;
-}
 
 /**
  * Decode a zstd stream on a worker thread. `reuse`: the consumer is done with
@@ -147,6 +142,21 @@ export async function* zstdDecodeOnThread(source: AsyncIterable<Buffer>, name: s
     if (Atomics.load(ctl, STATE) === RUNNING && Atomics.load(ctl, ABORT) === 0) fail(new Error(`zstd thread exited (code ${code})`));
   });
   const stopped = () => Atomics.load(ctl, STATE) !== RUNNING || Atomics.load(ctl, ABORT) !== 0;
+  // The thread holds the process open only while someone waits for it: a pending Atomics.waitAsync does not, and
+  // a stream its consumer dropped without closing it must not keep node running.
+  worker.unref();
+  let waiting = 0;
+  /** Resolves once ctl[i] is no longer `seen` (or someone notified it). */
+  const changed = async (i: number, seen: number): Promise<void> => {
+    const r = waitAsync(ctl, i, seen);
+    if (!r.async) return;
+    if (waiting++ === 0) worker.ref();
+    try {
+      await r.value;
+    } finally {
+      if (--waiting === 0) worker.unref();
+    }
+  };
 
   // The input, fed while the output is read: copied into the ring, a slot at a time.
   const feed = async () => {
@@ -159,7 +169,7 @@ export async function* zstdDecodeOnThread(source: AsyncIterable<Buffer>, name: s
     };
     // The slot to fill is with the thread while every slot is.
     const slotFree = async () => {
-      while (!stopped() && filled - Atomics.load(ctl, IN_TAKEN) === IN_SLOTS) await changed(ctl, IN_TAKEN, filled - IN_SLOTS);
+      while (!stopped() && filled - Atomics.load(ctl, IN_TAKEN) === IN_SLOTS) await changed(IN_TAKEN, filled - IN_SLOTS);
       return !stopped();
     };
     for await (const chunk of source) {
@@ -207,7 +217,7 @@ export async function* zstdDecodeOnThread(source: AsyncIterable<Buffer>, name: s
   let read = 0;
   try {
     for (;;) {
-      while (Atomics.load(ctl, OUT_FILLED) === read && !stopped()) await changed(ctl, OUT_FILLED, read);
+      while (Atomics.load(ctl, OUT_FILLED) === read && !stopped()) await changed(OUT_FILLED, read);
       // Everything the thread decoded comes out before its end (or failure) is looked at.
       if (Atomics.load(ctl, OUT_FILLED) === read) break;
       const o = read % OUT_SLOTS;
@@ -231,8 +241,7 @@ export async function* zstdDecodeOnThread(source: AsyncIterable<Buffer>, name: s
   } finally {
     Atomics.store(ctl, ABORT, 1);
     for (const i of [IN_FILLED, IN_TAKEN, OUT_FILLED, OUT_FREED]) Atomics.notify(ctl, i);
+    // The thread stops by itself once told.
     await feeding.catch(() => undefined);
-    // It stops by itself once told; nothing of this stream keeps the process open.
-    worker.unref();
   }
 }

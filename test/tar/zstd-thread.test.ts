@@ -136,13 +136,16 @@ describe('zstd on a worker thread', () => {
     expect(Buffer.concat(parts).equals(big)).toBe(true);
   });
 
-  it('never keeps the process alive: a stream dropped midway, or failed, lets node exit', async () => {
+  it('never keeps the process alive: a stream closed midway, dropped without closing, or failed, lets node exit', async () => {
     await withTmp(async (dir) => {
       const script = `
         const { decompress } = await import(${JSON.stringify(join(REPO, 'dist/tar/compress.js'))});
         const { compress } = (await import('node:module')).createRequire(${JSON.stringify(join(REPO, 'package.json'))})('zstd-napi');
-        const z = compress(Buffer.alloc(4 << 20, 'x'));
+        // More than the thread's 8 MiB of slots: it is left waiting for one.
+        const z = compress(Buffer.alloc(32 << 20, 'x'));
         for await (const _ of decompress((async function* () { yield z; })(), { thread: true, volatile: true })) break;
+        // Dropped without being closed: its thread is left waiting for a slot.
+        await decompress((async function* () { yield z; })(), { thread: true })[Symbol.asyncIterator]().next();
         try { for await (const _ of decompress((async function* () { yield z.subarray(0, 100); })(), { thread: true })); } catch (e) { console.log(e.message); }`;
       const file = join(dir, 'drop-zstd.mjs');
       writeFileSync(file, script);
