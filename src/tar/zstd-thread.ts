@@ -108,7 +108,6 @@ run: for (;;) {
 type WaitAsync = (ta: Int32Array, index: number, value: number) => { async: false; value: string } | { async: true; value: Promise<string> };
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
-
 /**
  * Decode a zstd stream on a worker thread. `reuse`: the consumer is done with
  * a chunk when it asks for the next, so chunks are the thread's own slots
