@@ -103,6 +103,8 @@ export function unpackCommand(report: Reporter): CommandModule<object, Args> {
       if (diffID && diffID.algorithm !== 'sha256') throw new WhiteoutError('--diff-id', 'only a sha256 diffID can be checked', 'usage');
       // unpack is done with each chunk when it asks for the next, so the reads fill the same buffers again; they run
       // in line, as the threadpool is busy with the write-behind's big bodies (SPEC.md §10).
+      // One stat: the thread for the hash and the one for zstd are each worth it only for a big layer.
+      const size = sourceSize(a.layer);
       const result = await (await import('../ops/unpack.js')).unpackLayer(readSource(a.layer, { reuse: true, inLine: true }), a.output, {
         form,
         idMap,
@@ -115,8 +117,8 @@ export function unpackCommand(report: Reporter): CommandModule<object, Args> {
         force: a.force,
         limits: limitsFrom(a),
         name: a.layer === '-' ? 'stdin' : a.layer,
-        hashInWorker: worthAHashThread(sourceSize(a.layer)),
-        decodeInWorker: worthAZstdThread(sourceSize(a.layer)),
+        hashInWorker: worthAHashThread(size),
+        decodeInWorker: worthAZstdThread(size),
         ...(a.quiet ? {} : { onWarning: warn }),
       });
       if (a.json) process.stdout.write(`${JSON.stringify({ output: a.output, ...result })}\n`);

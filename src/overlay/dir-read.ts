@@ -18,7 +18,7 @@ import { readXattrsSync } from '../fs/xattr.js';
 import { type DirScanner, InlineScanner, type ScanThreadOptions, ThreadScanner } from './dir-scan.js';
 import { AUFS_META_PREFIX, OPAQUE_MARKER, ROOT, WHITEOUT_PREFIX, baseOf, display, fromText, join, parentOf, toFsPath } from '../paths.js';
 import { FUSE_OVERLAYFS_PREFIX, activeNamespace, splitDiskXattrs } from './forms.js';
-import { type Found, type LayerDir, OverlayView, parseRedirect } from './lookup.js';
+import { type Found, type LayerDir, OverlayView, checkedRedirect } from './lookup.js';
 
 export interface OverlayDirReadOptions {
   /** Read `user.overlay.*` as the live namespace (mounts with `-o userxattr`). */
@@ -292,9 +292,7 @@ class Reader {
 
   /** A redirect value met while packing `c` (its own, or one below on the way to its data), checked. */
   private redirectOf(c: Child, v: Buffer): { absolute: string } | { name: string } {
-    const r = parseRedirect(v.toString('latin1'));
-    if (!r) throw new WhiteoutError(this.where(c.path), `has a ${this.ns}redirect that is neither a clean absolute path nor one name: '${display(v.toString('latin1'))}'`, 'input');
-    return r;
+    return checkedRedirect(v, this.ns, this.where(c.path));
   }
 
   private where(p: string): string {

@@ -124,10 +124,9 @@ export class OverlayView {
       // Opacity and a redirect in one listing of the directory's xattrs, not one open and read each.
       const xattrs = readXattrsSync(this.real(i, p), false);
       if (this.isOpaqueSync(i, p, xattrs)) break;
-      const value = xattrs.get(`${this.ns}redirect`)?.toString('latin1');
+      const value = xattrs.get(`${this.ns}redirect`);
       if (value === undefined) continue;
-      const redirect = parseRedirect(value);
-      if (!redirect) throw new WhiteoutError(`${this.layers[i]}/${display(p)}`, `has a ${this.ns}redirect that is neither a clean absolute path nor one name: '${display(value)}'`, 'input');
+      const redirect = checkedRedirect(value, this.ns, `${this.layers[i]}/${display(p)}`);
       if ('absolute' in redirect) {
         out.push(...(this.mergedDirSync(redirect.absolute, i + 1) ?? []));
         break;
@@ -217,4 +216,12 @@ export function parseRedirect(v: string): { absolute: string } | { name: string 
     return clean(parts) ? { absolute: parts.join('/') } : undefined;
   }
   return clean([v]) && !v.includes('/') ? { name: v } : undefined;
+}
+
+/** A `redirect` xattr's value met at `what`, parsed; one that parseRedirect refuses is an error naming `what`. */
+export function checkedRedirect(value: Buffer, ns: string, what: string): { absolute: string } | { name: string } {
+  const v = value.toString('latin1');
+  const r = parseRedirect(v);
+  if (!r) throw new WhiteoutError(what, `has a ${ns}redirect that is neither a clean absolute path nor one name: '${display(v)}'`, 'input');
+  return r;
 }
